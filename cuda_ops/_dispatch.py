@@ -1,0 +1,60 @@
+"""Choosing between the reference (plain PyTorch) and fused CUDA implementation of an op.
+
+Every op takes ``impl='auto'|'ref'|'cuda'``:
+
+* ``'ref'``  – plain PyTorch; this is the definition of the op and runs on any device.
+* ``'cuda'`` – the fused kernel; an error if it cannot be used for this tensor.
+* ``'auto'`` – the kernel when it is built and the tensor is on a CUDA device, otherwise the
+  reference (with one warning per op when a CUDA tensor has to fall back).
+
+``GANSCOPE_OPS_IMPL=ref`` in the environment forces the reference everywhere.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+VALID_IMPLS = ("auto", "ref", "cuda")
+_warned: set[str] = set()
+
+
+def fused_kernels_status(op: str) -> tuple[bool, str]:
+    """(available, reason) for the fused CUDA kernel of ``op``.
+
+    The kernels are compiled on first use by ``cuda_ops._build``; when that module is
+    missing or the build fails, the reason says why so ``impl='cuda'`` can report it.
+    """
+    if not torch.cuda.is_available():
+        return False, "no CUDA device is available"
+    try:
+        from cuda_ops import _build  # noqa: F401  (added with the fused kernels)
+    except ImportError:
+        return False, "this version of ganscope has no fused CUDA kernels for it yet"
+    return _build.kernel_status(op)
+
+
+def resolve_impl(op: str, impl: str, x: torch.Tensor) -> str:
+    """Return 'ref' or 'cuda' for running ``op`` on tensor ``x``."""
+    if impl not in VALID_IMPLS:
+        raise ValueError(f"{op}: impl must be one of {VALID_IMPLS}, got {impl!r}")
+    forced = os.environ.get("GANSCOPE_OPS_IMPL", "").strip().lower()
+    if forced == "ref":
+        return "ref"
+    if impl == "ref":
+        return "ref"
+    if impl == "auto" and x.device.type != "cuda":
+        return "ref"
+    available, reason = fused_kernels_status(op)
+    if available and x.device.type == "cuda":
+        return "cuda"
+    if impl == "cuda":
+        where = "" if x.device.type == "cuda" else f" (the tensor is on {x.device.type})"
+        raise RuntimeError(f"{op}: impl='cuda' was asked for but cannot be used{where}: {reason}. "
+                           "Use impl='auto' or impl='ref'.")
+    if op not in _warned:
+        _warned.add(op)
+        warnings.warn(f"{op}: using the reference PyTorch implementation on CUDA ({reason}).",
+                      RuntimeWarning, stacklevel=3)
+    return "ref"
