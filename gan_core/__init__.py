@@ -1,0 +1,1 @@
+"""ganscope's model library: StyleGAN2/3 networks, checkpoints, analysis and the CLI."""
