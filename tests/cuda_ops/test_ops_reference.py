@@ -1,0 +1,148 @@
+"""The reference ops against the official outputs, the literal definition, and autograd."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+import cuda_ops
+from cuda_ops import (bias_act, design_lowpass_filter, filtered_lrelu, setup_filter, upfirdn2d,
+                      upfirdn2d_direct)
+from tests.conftest import load_fixture
+
+
+@pytest.fixture(scope="module")
+def ops_cases():
+    return load_fixture("official", "ops_reference.pt")
+
+
+def _cases(cases, prefix):
+    return {k: v for k, v in cases.items() if k.startswith(prefix)}
+
+
+def test_upfirdn2d_matches_official(ops_cases):
+    found = _cases(ops_cases, "upfirdn2d_")
+    assert len(found) >= 5
+    for name, c in found.items():
+        y = upfirdn2d(c["x"], c["f"], up=c["up"], down=c["down"], padding=c["padding"])
+        assert y.shape == c["y"].shape, name
+        torch.testing.assert_close(y, c["y"], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_bias_act_matches_official(ops_cases):
+    found = _cases(ops_cases, "bias_act_")
+    assert len(found) >= 6
+    for name, c in found.items():
+        y = bias_act(c["x"], c["b"], act=c["act"], clamp=c["clamp"])
+        torch.testing.assert_close(y, c["y"], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_filtered_lrelu_matches_official(ops_cases):
+    c = ops_cases["filtered_lrelu_up2_down2"]
+    y = filtered_lrelu(c["x"], c["fu"], c["fd"], c["b"], up=c["up"], down=c["down"], padding=c["padding"],
+                       gain=c["gain"], slope=c["slope"], clamp=c["clamp"])
+    torch.testing.assert_close(y, c["y"], atol=1e-5, rtol=1e-5)
+
+
+def test_lowpass_design_matches_official(ops_cases):
+    sep = design_lowpass_filter(numtaps=12, cutoff=8, width=4, fs=64)
+    rad = design_lowpass_filter(numtaps=12, cutoff=8, width=4, fs=64, radial=True)
+    torch.testing.assert_close(sep, ops_cases["design_lowpass_12_8_4_64"]["y"], atol=1e-7, rtol=1e-5)
+    torch.testing.assert_close(rad, ops_cases["design_lowpass_radial_12_8_4_64"]["y"], atol=1e-7, rtol=1e-5)
+    assert design_lowpass_filter(1, 8, 4, 64) is None
+    assert abs(float(sep.sum()) - 1) < 1e-6 and abs(float(rad.sum()) - 1) < 1e-6
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_upfirdn2d_equals_literal_definition_on_random_cases(seed):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda lo, hi: int(torch.randint(lo, hi + 1, [1], generator=g))
+    up, down = (r(1, 4), r(1, 4)), (r(1, 3), r(1, 3))
+    taps = r(1, 9)
+    kind = r(0, 2)  # 0: 1-D separable, 1: rank-1 2-D, 2: general 2-D
+    if kind == 0:
+        f = torch.rand([taps], generator=g) + 0.1
+    elif kind == 1:
+        f = torch.outer(torch.rand([taps], generator=g), torch.rand([taps], generator=g)) + 0
+    else:
+        f = torch.randn([taps, r(1, 9)], generator=g)
+    h, w = r(taps, 13), r(taps, 13)
+    x = torch.randn([2, 3, h, w], generator=g)[:, :, :, :]  # also exercises non-contiguous below
+    if seed % 3 == 0:
+        x = torch.randn([2, w, h, 3], generator=g).permute(0, 3, 2, 1)
+    pad = [r(-1, 4) for _ in range(4)]
+    flip = bool(seed % 2)
+    gain = 0.5 + seed / 4
+    try:
+        want = upfirdn2d_direct(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=gain)
+    except (RuntimeError, ValueError):
+        pytest.skip("degenerate size for this draw")
+    got = upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=gain)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_upsample_downsample_keep_size_and_dc():
+    f = setup_filter([1, 3, 3, 1])
+    assert f.shape == (4, 4) and abs(float(f.sum()) - 1) < 1e-6
+    x = torch.ones([1, 2, 8, 8])
+    up = cuda_ops.upsample2d(x, f)
+    down = cuda_ops.downsample2d(x, f)
+    same = cuda_ops.filter2d(x, f)
+    assert up.shape == (1, 2, 16, 16) and down.shape == (1, 2, 4, 4) and same.shape == (1, 2, 8, 8)
+    # Away from the borders a constant image stays constant.
+    torch.testing.assert_close(up[..., 4:-4, 4:-4], torch.ones_like(up[..., 4:-4, 4:-4]))
+    torch.testing.assert_close(down[..., 1:-1, 1:-1], torch.ones_like(down[..., 1:-1, 1:-1]))
+
+
+@pytest.mark.parametrize("act", list(cuda_ops.ACTIVATIONS))
+def test_bias_act_gradcheck_first_and_second_order(act):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn([2, 3, 4], dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn([3], dtype=torch.float64, generator=g, requires_grad=True)
+    fn = lambda x, b: bias_act(x, b, act=act, gain=1.3, clamp=2.5)
+    assert torch.autograd.gradcheck(fn, (x, b))
+    assert torch.autograd.gradgradcheck(fn, (x, b))
+
+
+def test_upfirdn2d_gradcheck_first_and_second_order():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn([1, 2, 6, 5], dtype=torch.float64, generator=g, requires_grad=True)
+    for f, up, down, pad in [(setup_filter([1, 3, 3, 1]).double(), 2, 1, [2, 1, 2, 1]),
+                             (torch.rand([5], dtype=torch.float64, generator=g), 1, 2, 2),
+                             (torch.rand([3, 4], dtype=torch.float64, generator=g), 2, 2, [1, 2, 0, 3])]:
+        fn = lambda x: upfirdn2d(x, f, up=up, down=down, padding=pad)
+        assert torch.autograd.gradcheck(fn, (x,))
+        assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+def test_filtered_lrelu_gradcheck_first_and_second_order():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn([1, 2, 6, 6], dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn([2], dtype=torch.float64, generator=g, requires_grad=True)
+    fu = design_lowpass_filter(8, 2, 2, 8).double()
+    fd = design_lowpass_filter(8, 2, 2, 8, radial=True).double()
+    fn = lambda x, b: filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=[5, 4, 5, 4], clamp=3.0)
+    assert torch.autograd.gradcheck(fn, (x, b))
+    assert torch.autograd.gradgradcheck(fn, (x, b))
+
+
+def test_impl_selection_and_errors(monkeypatch):
+    x = torch.randn([1, 1, 4, 4])
+    with pytest.raises(ValueError, match="impl must be one of"):
+        bias_act(x, impl="fast")
+    with pytest.raises(RuntimeError, match="impl='cuda'"):
+        upfirdn2d(x, None, impl="cuda")
+    with pytest.raises(ValueError, match="unknown activation"):
+        bias_act(x, act="gelu")
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        upfirdn2d(torch.zeros([4, 4]), None)
+    with pytest.raises(ValueError, match="shorter than the filter"):
+        upfirdn2d(torch.zeros([1, 1, 2, 2]), torch.ones([5]))
+    # The environment switch forces the reference even when CUDA is asked for.
+    monkeypatch.setenv("GANSCOPE_OPS_IMPL", "ref")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.testing.assert_close(upfirdn2d(x, None, impl="cuda"), x)
