@@ -1,0 +1,42 @@
+"""``ganscope`` command line: one sub-command per module in this package."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from gan_core.cli import convert, generate, info
+from gan_core.cli.common import CliError
+
+COMMANDS = {"generate": generate, "info": info, "convert": convert}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganscope",
+        description="Explore, inspect and train GANs. Every command reads official StyleGAN2/3 pickles "
+                    "and ganscope's own .pt checkpoints; --network demo uses the built-in demo model.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(COMMANDS[args.command].run(args) or 0)
+    except CliError as e:
+        print(f"ganscope {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ganscope {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

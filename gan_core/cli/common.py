@@ -1,0 +1,55 @@
+"""What the sub-commands share: devices, loading networks, turning failures into messages."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+
+class CliError(Exception):
+    """A failure to report to the user in one line (no traceback)."""
+
+
+@contextlib.contextmanager
+def user_errors(context: str = "") -> Iterator[None]:
+    """Turn the library's expected failures into CliError."""
+    from gan_core.io import CheckpointError
+    try:
+        yield
+    except CliError:
+        raise
+    except (CheckpointError, ValueError, KeyError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        raise CliError(f"{context}{msg}") from None
+    except torch.cuda.OutOfMemoryError:
+        raise CliError(f"{context}the GPU ran out of memory; try a smaller batch or --device cpu") from None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise CliError(f"--device {name} was asked for but this machine has no usable CUDA device; "
+                           "use --device cpu or auto")
+        return torch.device(name)
+    raise CliError(f"unknown device {name!r}: use auto, cpu or cuda")
+
+
+def add_device_arg(p) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default auto)")
+
+
+def load_generator_for_cli(network: str, device: torch.device) -> torch.nn.Module:
+    """A generator from a file path or the name ``demo``."""
+    from gan_core import load_generator
+    with user_errors():
+        return load_generator(network, device=device)
+
+
+def describe_network(network: str) -> str:
+    return "the built-in demo model" if network == "demo" else str(Path(network))

@@ -1,0 +1,56 @@
+"""``ganscope info``: what a checkpoint holds."""
+from __future__ import annotations
+
+import json
+
+from gan_core.cli.common import user_errors
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="describe a checkpoint",
+                       description="Print a checkpoint's format, family, resolution, latent sizes and "
+                                   "parameter counts without rendering anything.")
+    p.add_argument("file", help="checkpoint file (official .pkl or ganscope .pt), or 'demo'")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def describe(path: str) -> dict:
+    from gan_core.io import load_checkpoint
+    from gan_core.models.demo import is_demo_name, load_demo_generator
+    if is_demo_name(path):
+        G = load_demo_generator()
+        nets, fmt = {"G_ema": G}, "built-in demo" + (" (untrained)" if getattr(G, "untrained", False) else "")
+    else:
+        ck = load_checkpoint(path)
+        nets = {k: v for k, v in (("G_ema", ck.G_ema), ("G", ck.G), ("D", ck.D)) if v is not None}
+        fmt = ck.source_format
+    G = nets.get("G_ema") or nets.get("G")
+    out = {"file": str(path), "format": fmt, "networks": sorted(nets)}
+    if G is not None:
+        out.update(G.capabilities())
+        out["params_G"] = out.pop("num_params")
+    if "D" in nets:
+        out["params_D"] = sum(p.numel() for p in nets["D"].parameters())
+    return out
+
+
+def run(args) -> int:
+    with user_errors():
+        d = describe(args.file)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    labels = {"file": "file", "format": "format", "networks": "networks", "family": "family",
+              "img_resolution": "resolution", "img_channels": "channels", "z_dim": "z dim", "w_dim": "w dim",
+              "num_ws": "num ws", "c_dim": "classes (c dim)", "is_conditional": "conditional",
+              "has_noise": "noise inputs", "has_input_transform": "input transform",
+              "params_G": "parameters G", "params_D": "parameters D"}
+    for k, label in labels.items():
+        if k in d:
+            v = d[k]
+            if isinstance(v, list):
+                v = ", ".join(v)
+            elif isinstance(v, int) and not isinstance(v, bool) and k.startswith("params"):
+                v = f"{v:,}"
+            print(f"{label:>16}: {v}")
+    return 0

@@ -1,0 +1,56 @@
+"""Seeds, latent vectors and seed lists, with the official tools' conventions."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+
+
+def z_from_seed(seed: int, z_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[1, z_dim]`` float32: ``numpy.random.RandomState(seed).randn(1, z_dim)`` — the same z the
+    official generator scripts draw for a seed."""
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed {seed} is out of range: seeds are integers in 0..{2**32 - 1}")
+    z = np.random.RandomState(int(seed)).randn(1, z_dim)
+    return torch.from_numpy(z).to(torch.float32).to(device)
+
+
+def zs_from_seeds(seeds: list[int], z_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[len(seeds), z_dim]`` float32, one row per seed."""
+    return torch.cat([z_from_seed(s, z_dim, device) for s in seeds]) if seeds else torch.zeros([0, z_dim])
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+
+
+def parse_int_list(text: str, what: str = "seeds", limit: int = 100_000) -> list[int]:
+    """``'0-3,7'`` -> ``[0, 1, 2, 3, 7]`` (inclusive ranges, order kept)."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        m = _RANGE.match(part)
+        if not m:
+            raise ValueError(f"cannot read {what} {text!r}: expected numbers and ranges like 0-3,7")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"cannot read {what} {text!r}: range {lo}-{hi} runs backwards")
+        if len(out) + hi - lo + 1 > limit:
+            raise ValueError(f"too many {what} in {text!r} (more than {limit})")
+        out.extend(range(lo, hi + 1))
+    if not out:
+        raise ValueError(f"no {what} given in {text!r}")
+    return out
+
+
+def parse_float_pair(text: str, what: str) -> tuple[float, float]:
+    """``'0.1,-0.05'`` -> ``(0.1, -0.05)``."""
+    parts = [p for p in str(text).split(",")]
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"cannot read {what} {text!r}: expected two numbers like 0.1,-0.05") from None

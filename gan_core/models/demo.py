@@ -1,0 +1,55 @@
+"""The built-in demo model, used when no checkpoint is given (``--network demo``).
+
+When ``assets/demo_generator.pt`` (a trained model in our native format) exists it is
+loaded. Until one is trained, a small StyleGAN3-T is built deterministically at start-up:
+its weights are random, so it is labelled "untrained", but its running statistics (w_avg and
+each layer's magnitude EMA) are measured on a few batches, as training would, so its output
+uses the full colour range and every control of the app visibly does something.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+DEMO_NAME = "demo"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+DEMO_CHECKPOINT = ASSETS / "demo_generator.pt"
+
+DEMO_CONFIG = dict(z_dim=64, c_dim=0, w_dim=64, img_resolution=64, img_channels=3,
+                   mapping_kwargs=dict(num_layers=2), channel_base=4096, channel_max=128,
+                   num_fp16_res=0, magnitude_ema_beta=0.5)
+
+
+def is_demo_name(name: str | Path) -> bool:
+    return str(name) == DEMO_NAME
+
+
+@torch.no_grad()
+def build_untrained_demo(seed: int = 0, calibration_batches: int = 8) -> torch.nn.Module:
+    """A deterministic, calibrated, untrained 64² StyleGAN3-T (``G.untrained`` is True)."""
+    from gan_core.models.stylegan3 import Generator
+
+    rng_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        G = Generator(**DEMO_CONFIG)
+        gen = torch.Generator().manual_seed(seed)
+        G.mapping.w_avg.copy_(G.mapping(torch.randn([2048, G.z_dim], generator=gen), None)[:, 0].mean(0))
+        for _ in range(calibration_batches):
+            ws = G.mapping(torch.randn([8, G.z_dim], generator=gen), None)
+            G.synthesis(ws, update_emas=True)
+    finally:
+        torch.random.set_rng_state(rng_state)
+    G.untrained = True
+    return G.eval().requires_grad_(False)
+
+
+def load_demo_generator(device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The shipped trained demo model if present, else the untrained built one."""
+    if DEMO_CHECKPOINT.exists():
+        from gan_core.io import load_generator_from_file
+        G = load_generator_from_file(DEMO_CHECKPOINT, device=device)
+        G.untrained = False
+        return G
+    return build_untrained_demo().to(device)
