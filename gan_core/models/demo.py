@@ -26,7 +26,7 @@ def is_demo_name(name: str | Path) -> bool:
 
 
 @torch.no_grad()
-def build_untrained_demo(seed: int = 0, calibration_batches: int = 8) -> torch.nn.Module:
+def build_untrained_demo(seed: int = 0, calibration_batches: int = 4) -> torch.nn.Module:
     """A deterministic, calibrated, untrained 64² StyleGAN3-T (``G.untrained`` is True)."""
     from gan_core.models.stylegan3 import Generator
 
@@ -37,7 +37,7 @@ def build_untrained_demo(seed: int = 0, calibration_batches: int = 8) -> torch.n
         gen = torch.Generator().manual_seed(seed)
         G.mapping.w_avg.copy_(G.mapping(torch.randn([2048, G.z_dim], generator=gen), None)[:, 0].mean(0))
         for _ in range(calibration_batches):
-            ws = G.mapping(torch.randn([8, G.z_dim], generator=gen), None)
+            ws = G.mapping(torch.randn([4, G.z_dim], generator=gen), None)
             G.synthesis(ws, update_emas=True)
     finally:
         torch.random.set_rng_state(rng_state)
