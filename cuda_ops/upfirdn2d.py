@@ -10,13 +10,26 @@ Definition (per image and channel, separately along x and y)::
 so ``out = (in*up + p0 + p1 - K + down) // down``.  A 1-D filter ``f`` is applied separably
 along x and y (each pass carries ``sqrt(gain)``); a 2-D filter is applied as a whole.
 
-The reference implementation never multiplies by inserted zeros it can skip and never
-computes samples that downsampling throws away: it runs each pass as a depthwise strided
-convolution, and splits rank-1 2-D filters into two 1-D passes.
+The reference implementation computes exactly this, but never multiplies an inserted zero
+and never computes a sample that downsampling throws away:
+
+* upsampling passes are depthwise *transposed* convolutions with stride ``up`` (polyphase
+  filtering: each output phase uses only the taps that meet real samples), cropped to the
+  padded window;
+* downsampling passes are depthwise convolutions with stride ``down``;
+* 1-D filters and rank-1 2-D filters run as two 1-D passes, other 2-D filters as one;
+* on the CPU the work runs in channels-last layout (where these depthwise kernels are
+  several times faster) and in chunks of channels and samples small enough that every
+  intermediate stays in cache and is served from reused memory; the result has the
+  memory layout of the input.
+
+``upfirdn2d_direct`` keeps the literal definition (zero insertion, dense filtering at the
+full rate, then subsampling) as a test oracle and benchmark baseline.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -125,34 +138,182 @@ def upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[in
                   gain: float = 1) -> torch.Tensor:
     """Plain-PyTorch upfirdn2d (differentiable to any order)."""
     _check_input(x)
+    passes = plan_upfirdn2d(f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain,
+                            dtype=x.dtype, device=x.device)
+    return run_chunked(x, passes, lambda z: run_passes(z, passes))
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine shared with filtered_lrelu: a filter operation is planned as a list of passes
+# (1-D along one axis, or 2-D), then run chunk by chunk.
+# ---------------------------------------------------------------------------------------------
+
+_CL = torch.channels_last
+# CPU chunking: when the largest intermediate of the whole operation exceeds
+# SINGLE_CHUNK_ELEMENTS, the work is split so that no chunk's largest intermediate exceeds
+# CHUNK_ELEMENTS (at least 16 channels — one AVX-512 vector in channels-last — per chunk).
+CHUNK_ELEMENTS = 1 << 19
+SINGLE_CHUNK_ELEMENTS = 1 << 22
+MIN_CHUNK_CHANNELS = 16
+
+
+@dataclass(frozen=True)
+class AxisPass:
+    """upfirdn along one axis (``dim`` 3 = x, 2 = y) with 1-D ``taps`` in the non-flipped
+    (true convolution) orientation, the gain already applied."""
+    dim: int
+    taps: torch.Tensor
+    up: int
+    down: int
+    p0: int
+    p1: int
+
+    def out_len(self, n: int) -> int:
+        return _out_len(n, self.taps.shape[0], self.up, self.down, self.p0, self.p1)
+
+
+@dataclass(frozen=True)
+class Pass2D:
+    """upfirdn with a whole 2-D filter ``taps`` [fh, fw] (true-convolution orientation, gain
+    applied); up/down are (x, y), pad is (x0, x1, y0, y1)."""
+    taps: torch.Tensor
+    up: tuple[int, int]
+    down: tuple[int, int]
+    pad: tuple[int, int, int, int]
+
+    def out_len(self, n: int, dim: int) -> int:
+        a = 0 if dim == 3 else 1
+        k = self.taps.shape[1 - a]
+        return _out_len(n, k, self.up[a], self.down[a], self.pad[2 * a], self.pad[2 * a + 1])
+
+
+Pass = AxisPass | Pass2D
+
+
+def _out_len(n: int, k: int, up: int, down: int, p0: int, p1: int) -> int:
+    full = n * up + p0 + p1
+    if full < k:
+        raise ValueError(f"upfirdn2d: the padded input ({full} samples) is shorter than the filter "
+                         f"({k} taps); increase the padding")
+    return (full - k + down) // down
+
+
+def plan_upfirdn2d(f: torch.Tensor | None, up: int | Sequence[int] = 1, down: int | Sequence[int] = 1,
+                   padding: Padding = 0, flip_filter: bool = False, gain: float = 1,
+                   dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> list[Pass]:
+    """The passes that compute ``upfirdn2d(·, f, up, down, padding, flip_filter, gain)``."""
     upx, upy = parse_scaling(up)
     downx, downy = parse_scaling(down)
     px0, px1, py0, py1 = parse_padding(padding)
     if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
-    f = f.to(x.dtype)
+        f = torch.ones([1, 1], dtype=dtype, device=device)
+    f = f.to(device=device, dtype=dtype)
     if f.ndim == 2:
         split = _as_separable(f)
-        if split is not None:
-            fx, fy = split
-            x = _fir_pass(x, fx * gain, dim=3, up=upx, down=downx, pad0=px0, pad1=px1, flip=flip_filter)
-            return _fir_pass(x, fy, dim=2, up=upy, down=downy, pad0=py0, pad1=py1, flip=flip_filter)
-        return _fir_2d(x, f * gain, (upx, upy), (downx, downy), (px0, px1, py0, py1), flip_filter)
-    if f.ndim != 1:
+        if split is None:
+            taps = f.flip([0, 1]) if flip_filter else f
+            return [Pass2D(taps * gain, (upx, upy), (downx, downy), (px0, px1, py0, py1))]
+        fx, fy = split
+        fx = fx * gain
+    elif f.ndim == 1:
+        fx = fy = f * (gain ** 0.5)
+    else:
         raise ValueError(f"upfirdn2d: filter must be 1-D or 2-D, got shape {tuple(f.shape)}")
-    g = f * (gain ** 0.5)
-    x = _fir_pass(x, g, dim=3, up=upx, down=downx, pad0=px0, pad1=px1, flip=flip_filter)
-    return _fir_pass(x, g, dim=2, up=upy, down=downy, pad0=py0, pad1=py1, flip=flip_filter)
+    if flip_filter:
+        fx, fy = fx.flip(0), fy.flip(0)
+    return [AxisPass(3, fx, upx, downx, px0, px1), AxisPass(2, fy, upy, downy, py0, py1)]
 
 
-def _zero_insert(x: torch.Tensor, up: int, dim: int) -> torch.Tensor:
-    """Each sample along ``dim`` (2 or 3) followed by ``up - 1`` zeros (length × up)."""
-    if up == 1:
-        return x
-    z = F.pad(x.unsqueeze(dim + 1), [0, up - 1] if dim == 3 else [0, 0, 0, up - 1])
-    shape = list(x.shape)
-    shape[dim] *= up
-    return z.reshape(shape)
+def passes_out_size(passes: Sequence[Pass], h: int, w: int) -> tuple[int, int, int]:
+    """(out_h, out_w, largest intermediate h·w) after running ``passes`` on an h×w image."""
+    peak = h * w
+    for p in passes:
+        if isinstance(p, AxisPass):
+            if p.dim == 3:
+                w = p.out_len(w)
+            else:
+                h = p.out_len(h)
+            if p.up > 1 and p.down > 1:  # computed at the upsampled rate, then subsampled
+                peak = max(peak, h * w * p.down)
+        else:
+            h1, w1 = p.out_len(h, 2), p.out_len(w, 3)
+            if max(p.up) > 1 and max(p.down) > 1:
+                peak = max(peak, h1 * w1 * p.down[0] * p.down[1])
+            h, w = h1, w1
+        peak = max(peak, h * w)
+    return h, w, peak
+
+
+def run_passes(x: torch.Tensor, passes: Sequence[Pass]) -> torch.Tensor:
+    for p in passes:
+        x = _axis_pass(x, p) if isinstance(p, AxisPass) else _pass_2d(x, p)
+    return x
+
+
+def _depthwise(taps: torch.Tensor, c: int, dim: int | None, dtype: torch.dtype) -> torch.Tensor:
+    """Depthwise conv weight [c, 1, kh, kw] (an expanded view) for 1-D taps along ``dim`` or 2-D taps."""
+    if dim is None:
+        w = taps.reshape(1, 1, *taps.shape)
+    elif dim == 3:
+        w = taps.reshape(1, 1, 1, -1)
+    else:
+        w = taps.reshape(1, 1, -1, 1)
+    return w.to(dtype).expand(c, 1, *w.shape[2:])
+
+
+def _axis_pass(x: torch.Tensor, p: AxisPass) -> torch.Tensor:
+    k = p.taps.shape[0]
+    n = x.shape[p.dim]
+    _out_len(n, k, p.up, p.down, p.p0, p.p1)  # validates the size
+    c = x.shape[1]
+    if p.up == 1:
+        if k == 1 and p.down == 1:
+            x = _pad_dim(x, p.p0, p.p1, p.dim)
+            return x if float(p.taps[0]) == 1 else x * p.taps[0].to(x.dtype)
+        x = _pad_dim(x, p.p0, p.p1, p.dim)
+        stride = (1, p.down) if p.dim == 3 else (p.down, 1)
+        return F.conv2d(x, _depthwise(p.taps.flip(0), c, p.dim, x.dtype), stride=stride, groups=c)
+    # Upsampling: the transposed convolution y[t] = sum_i x[i] taps[t - up*i] (length
+    # (n-1)*up + k) is the zero-inserted signal convolved with the taps; the wanted window
+    # starts at t = k-1-p0 and has n*up + p0 + p1 - k + 1 samples (zeros outside [0, len)).
+    full = (n - 1) * p.up + k
+    length = n * p.up + p.p0 + p.p1 - k + 1
+    c0 = k - 1 - p.p0
+    c1 = full - c0 - length
+    crop = max(0, min(c0, c1))
+    stride = (1, p.up) if p.dim == 3 else (p.up, 1)
+    padding = (0, crop) if p.dim == 3 else (crop, 0)
+    y = F.conv_transpose2d(x, _depthwise(p.taps, c, p.dim, x.dtype), stride=stride, padding=padding, groups=c)
+    y = _pad_dim(y, crop - c0, crop - c1, p.dim)
+    if p.down > 1:
+        y = y[:, :, :, ::p.down] if p.dim == 3 else y[:, :, ::p.down, :]
+    return y
+
+
+def _pass_2d(x: torch.Tensor, p: Pass2D) -> torch.Tensor:
+    fh, fw = p.taps.shape
+    (upx, upy), (downx, downy) = p.up, p.down
+    px0, px1, py0, py1 = p.pad
+    c = x.shape[1]
+    _out_len(x.shape[3], fw, upx, downx, px0, px1)
+    _out_len(x.shape[2], fh, upy, downy, py0, py1)
+    if upx == 1 and upy == 1:
+        x = _pad_dim(_pad_dim(x, px0, px1, 3), py0, py1, 2)
+        return F.conv2d(x, _depthwise(p.taps.flip([0, 1]), c, None, x.dtype), stride=(downy, downx), groups=c)
+    crops = []
+    for n, k, up, p0, p1 in ((x.shape[3], fw, upx, px0, px1), (x.shape[2], fh, upy, py0, py1)):
+        full = (n - 1) * up + k
+        length = n * up + p0 + p1 - k + 1
+        c0 = k - 1 - p0
+        c1 = full - c0 - length
+        crop = max(0, min(c0, c1))
+        crops.append((crop, c0, c1))
+    (cx, cx0, cx1), (cy, cy0, cy1) = crops
+    y = F.conv_transpose2d(x, _depthwise(p.taps, c, None, x.dtype), stride=(upy, upx), padding=(cy, cx), groups=c)
+    y = _pad_dim(_pad_dim(y, cx - cx0, cx - cx1, 3), cy - cy0, cy - cy1, 2)
+    if downx > 1 or downy > 1:
+        y = y[:, :, ::downy, ::downx]
+    return y
 
 
 def _pad_dim(x: torch.Tensor, p0: int, p1: int, dim: int) -> torch.Tensor:
@@ -166,43 +327,62 @@ def _pad_dim(x: torch.Tensor, p0: int, p1: int, dim: int) -> torch.Tensor:
     return x
 
 
-def _fir_pass(x: torch.Tensor, g: torch.Tensor, dim: int, up: int, down: int, pad0: int, pad1: int,
-              flip: bool) -> torch.Tensor:
-    """One separable pass along ``dim`` (3 = x, 2 = y) as a depthwise strided convolution."""
-    if g.numel() == 1 and up == 1 and down == 1 and pad0 == 0 and pad1 == 0:
-        return x * g[0] if float(g[0]) != 1 else x
-    c = x.shape[1]
-    x = _zero_insert(x, up, dim)
-    x = _pad_dim(x, pad0, pad1, dim)
-    k = g.shape[0]
-    if x.shape[dim] < k:
-        raise ValueError(f"upfirdn2d: the padded input ({x.shape[dim]} samples) is shorter than the "
-                         f"filter ({k} taps); increase the padding")
-    w = g if flip else g.flip(0)
-    if dim == 3:
-        w = w.reshape(1, 1, 1, k).expand(c, 1, 1, k)
-        stride = (1, down)
+def output_memory_format(x: torch.Tensor) -> torch.memory_format:
+    """Channels-last when ``x`` is stored with channels innermost (and is not NCHW-contiguous),
+    else NCHW."""
+    if x.is_contiguous():
+        return torch.contiguous_format
+    if x.is_contiguous(memory_format=_CL) or (x.shape[1] > 1 and x.stride(1) == 1):
+        return _CL
+    return torch.contiguous_format
+
+
+def run_chunked(x: torch.Tensor, passes: Sequence[Pass], fn: Callable[[torch.Tensor], torch.Tensor],
+                bias: torch.Tensor | None = None, peak_factor: int = 1) -> torch.Tensor:
+    """Run ``fn`` (a per-channel operation that ``passes`` describe, shape-wise) on ``x``
+    [N, C, H, W] plus the optional per-channel ``bias``.
+
+    On the CPU, ``x`` is split into chunks of samples × channels whose largest intermediate
+    has at most ``CHUNK_ELEMENTS`` elements (``peak_factor`` scales the estimate), each
+    chunk is made channels-last (adding the bias in the same copy) and the results are
+    assembled in the memory format of ``x``. Elsewhere ``fn`` runs once on the whole tensor.
+    """
+    n, c, h, w = x.shape
+    out_h, out_w, peak = passes_out_size(passes, h, w)
+    fmt = output_memory_format(x)
+    if bias is not None:
+        if bias.ndim != 1 or bias.shape[0] != c:
+            raise ValueError(f"bias of shape {tuple(bias.shape)} does not match the {c} channels of the input")
+        bias = bias.to(x.dtype).reshape(1, -1, 1, 1)
+    if x.device.type != "cpu":
+        y = fn(x if bias is None else x + bias)
+        return y.contiguous(memory_format=fmt)
+    per_chan = max(1, peak * peak_factor)
+    if n * c * per_chan <= SINGLE_CHUNK_ELEMENTS:
+        cg, ng = c, n
     else:
-        w = w.reshape(1, 1, k, 1).expand(c, 1, k, 1)
-        stride = (down, 1)
-    return F.conv2d(x, w.to(x.dtype), stride=stride, groups=c)
+        g = MIN_CHUNK_CHANNELS
+        cg = c if c <= g else min(c, max(g, (CHUNK_ELEMENTS // per_chan) // g * g))
+        ng = max(1, min(n, CHUNK_ELEMENTS // (per_chan * cg)))
 
+    def chunk(n0: int, c0: int) -> torch.Tensor:
+        xc = x[n0:n0 + ng, c0:c0 + cg]
+        if bias is not None:
+            xc = xc.contiguous(memory_format=_CL) + bias[:, c0:c0 + cg]
+        return fn(xc.contiguous(memory_format=_CL))
 
-def _fir_2d(x: torch.Tensor, f: torch.Tensor, up: tuple[int, int], down: tuple[int, int],
-            pad: tuple[int, int, int, int], flip: bool) -> torch.Tensor:
-    """A non-separable 2-D filter, in one depthwise strided convolution."""
-    c = x.shape[1]
-    x = _zero_insert(x, up[0], 3)
-    x = _zero_insert(x, up[1], 2)
-    x = _pad_dim(x, pad[0], pad[1], 3)
-    x = _pad_dim(x, pad[2], pad[3], 2)
-    fh, fw = f.shape
-    if x.shape[3] < fw or x.shape[2] < fh:
-        raise ValueError(f"upfirdn2d: the padded input {tuple(x.shape[2:])} is smaller than the "
-                         f"filter {tuple(f.shape)}; increase the padding")
-    w = f if flip else f.flip([0, 1])
-    w = w.reshape(1, 1, fh, fw).expand(c, 1, fh, fw)
-    return F.conv2d(x, w.to(x.dtype), stride=(down[1], down[0]), groups=c)
+    if ng >= n and cg >= c:
+        return chunk(0, 0).contiguous(memory_format=fmt)
+    grad = torch.is_grad_enabled() and (x.requires_grad or (bias is not None and bias.requires_grad)
+                                        or any(p.taps.requires_grad for p in passes))
+    if grad:
+        rows = [torch.cat([chunk(n0, c0) for c0 in range(0, c, cg)], dim=1) for n0 in range(0, n, ng)]
+        return torch.cat(rows, dim=0).contiguous(memory_format=fmt)
+    out = torch.empty([n, c, out_h, out_w], dtype=x.dtype, device=x.device, memory_format=fmt)
+    for n0 in range(0, n, ng):
+        for c0 in range(0, c, cg):
+            out[n0:n0 + ng, c0:c0 + cg].copy_(chunk(n0, c0))
+    return out
 
 
 def upfirdn2d_direct(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] = 1,
