@@ -19,6 +19,9 @@ StyleGAN2's CPU fast paths in ``gan_core.models.conv_resample`` are switched off
 baseline too, so its resampling goes through the patched ops.
 
 Prints a table and writes JSON (``--json``, default ``benchmarks/results/generator.json``).
+Timings on a shared machine are noisy: the JSON keeps every run and the load average.
+On Linux, ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch's transparent-huge-page allocation) cuts the
+page-fault cost of the large activations for both variants.
 """
 from __future__ import annotations
 
@@ -119,6 +122,29 @@ def build(family: str, resolution: int) -> torch.nn.Module:
     raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
 
 
+def literal_peak_bytes(G: torch.nn.Module, batch: int) -> int:
+    """Rough peak memory of the literal baseline: a few live copies of the largest
+    zero-inserted, full-rate intermediate of any StyleGAN3 layer (0 for other families)."""
+    layers = getattr(G.synthesis, "layers", None)
+    if not callable(layers):
+        return 0
+    peak = 0
+    for layer in layers():
+        side = (layer.in_size + layer.conv_kernel - 1) * layer.up_factor + sum(layer.padding[:2])
+        peak = max(peak, batch * layer.out_channels * side * side * 4)
+    return 4 * peak
+
+
+def available_memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def time_runs(fn: Callable[[], Any], warmup: int, reps: int, sync: Callable[[], None]) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -178,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
            "processor": _cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-           "resolution": args.resolution, "reps": args.reps, "warmup": args.warmup, "baseline_reps": base_reps}
+           "resolution": args.resolution, "reps": args.reps, "warmup": args.warmup, "baseline_reps": base_reps,
+           "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+           "loadavg_start": _loadavg()}
     results: list[dict[str, Any]] = []
     skipped: list[str] = []
     print(f"torch {env['torch']} | {env['processor']} | {env['torch_threads']} threads | "
@@ -199,7 +227,13 @@ def main(argv: list[str] | None = None) -> int:
                 row["ours"] = bench_one(G, batch, device, args.warmup, args.reps)
                 print(f"  {LABELS[family]:12s} {dev:4s} batch {batch:2d}  ours      "
                       f"{row['ours']['ms_per_image']:10.1f} ms/img", flush=True)
-                if not args.no_baseline and batch in base_batches:
+                need, avail = literal_peak_bytes(G, batch), available_memory_bytes()
+                if not args.no_baseline and batch in base_batches and dev == "cpu" and avail and need > 0.8 * avail:
+                    row["baseline_skipped"] = (f"needs about {need / 2**30:.0f} GiB for its full-rate "
+                                               f"intermediates; {avail / 2**30:.0f} GiB available")
+                    print(f"  {LABELS[family]:12s} {dev:4s} batch {batch:2d}  baseline  skipped: "
+                          f"{row['baseline_skipped']}", flush=True)
+                elif not args.no_baseline and batch in base_batches:
                     with literal_ops() as patched:
                         row["baseline"] = bench_one(G, batch, device, min(args.warmup, 1), base_reps)
                     row["baseline"]["patched"] = patched
@@ -207,13 +241,22 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {LABELS[family]:12s} {dev:4s} batch {batch:2d}  baseline  "
                           f"{row['baseline']['ms_per_image']:10.1f} ms/img  ({row['speedup']:.1f}×)", flush=True)
                 results.append(row)
+                _write_json(args.json, env, results, skipped)  # keep partial results
         del G0
+    env["loadavg_end"] = _loadavg()
     _print_table(results)
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"environment": env, "results": results, "skipped": skipped}, indent=2))
-    print(f"wrote {out}")
+    print(f"load average (1, 5, 15 min) at start {env['loadavg_start']}, at end {env['loadavg_end']}")
+    print(f"wrote {_write_json(args.json, env, results, skipped)}")
     return 0
+
+
+def _write_json(path: str, env: dict[str, Any], results: list[dict[str, Any]], skipped: list[str]) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps({"environment": env, "results": results, "skipped": skipped}, indent=2))
+    tmp.replace(out)
+    return out
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:
@@ -223,9 +266,16 @@ def _print_table(results: list[dict[str, Any]]) -> None:
     print(f"|{'-' * 14}|{'-' * 8}|{'-' * 7}|{'-' * 13}|{'-' * 17}|{'-' * 10}|")
     for r in results:
         base = r.get("baseline")
-        b = f"{base['ms_per_image']:15.1f}" if base else f"{'-':>15s}"
+        b = f"{base['ms_per_image']:15.1f}" if base else f"{'skipped' if r.get('baseline_skipped') else '-':>15s}"
         s = f"{r['speedup']:7.1f}×" if base else f"{'-':>8s}"
         print(f"| {r['label']:12s} | {r['device']:6s} | {r['batch']:5d} | {r['ours']['ms_per_image']:11.1f} | {b} | {s} |")
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _cpu_name() -> str:

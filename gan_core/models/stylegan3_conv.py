@@ -71,9 +71,10 @@ def _needs_grad(t: torch.Tensor) -> bool:
 
 def _modulation(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, input_gain: torch.Tensor | None,
                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(normalized weight [O, I, k, k], input scale [N, I], output scale [N, O] or None)."""
-    w = weight.to(dtype)
-    s = styles.to(dtype)
+    """(normalized weight [O, I, k, k], input scale [N, I], output scale [N, O] or None), computed
+    in float32 (sums of squares could overflow float16) and returned in ``dtype``."""
+    w = weight.float()
+    s = styles.float()
     dcoefs = None
     if demodulate:
         w = _normalize_weight(w)
@@ -81,8 +82,8 @@ def _modulation(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, in
         # ||w[o] * s[n]||² = Σ_i s[n,i]² Σ_kk w[o,i,kk]²
         dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()   # [N, O]
     if input_gain is not None:  # applied after demodulation: it rescales the input only
-        s = s * input_gain.to(dtype)
-    return w, s, dcoefs
+        s = s * input_gain.float()
+    return w.to(dtype), s.to(dtype), None if dcoefs is None else dcoefs.to(dtype)
 
 
 def _normalize_weight(w: torch.Tensor) -> torch.Tensor:
@@ -94,12 +95,22 @@ class ModulatedConv2d:
 
     Not an ``nn.Module`` (it owns no parameters): the layer passes its ``weight`` each call;
     the cache is keyed on the tensor's identity and version counter, so an optimizer step or
-    ``load_state_dict`` invalidates it.
+    ``load_state_dict`` invalidates it. It holds (m+2)²/9 times the weight's size (4× for m=4).
     """
 
     def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._u: torch.Tensor | None = None
+        self._cache: tuple[tuple, torch.Tensor] | None = None  # (key, transformed weight)
+
+    @property
+    def _u(self) -> torch.Tensor | None:
+        return None if self._cache is None else self._cache[1]
+
+    def clear(self) -> None:
+        """Drop the cached transform (it is rebuilt on the next fast-path call)."""
+        self._cache = None
+
+    def __getstate__(self) -> dict:  # copies and pickles never carry the cache
+        return {"_cache": None}
 
     def __call__(self, x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, padding: int,
                  demodulate: bool, input_gain: torch.Tensor | None = None) -> torch.Tensor:
@@ -133,14 +144,16 @@ class ModulatedConv2d:
 
     def _transformed_weight(self, weight: torch.Tensor, demodulate: bool, m: int) -> torch.Tensor:
         key = (id(weight), weight.data_ptr(), weight._version, weight.dtype, weight.device, demodulate, m)
-        if self._key != key or self._u is None:
-            with torch.no_grad():
-                w = weight.detach().float()
-                if demodulate:
-                    w = _normalize_weight(w)
-                self._u = winograd_weight(w, m)
-            self._key = key
-        return self._u
+        cache = self._cache
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        with torch.no_grad():
+            w = weight.detach().float()
+            if demodulate:
+                w = _normalize_weight(w)
+            u = winograd_weight(w, m)
+        self._cache = (key, u)  # one atomic swap: readers never pair a key with another weight
+        return u
 
 
 @functools.lru_cache(maxsize=None)
