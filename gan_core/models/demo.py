@@ -3,8 +3,8 @@
 When ``assets/demo_generator.pt`` (a trained model in our native format) exists it is
 loaded. Until one is trained, a small StyleGAN3-T is built deterministically at start-up:
 its weights are random, so it is labelled "untrained", but its running statistics (w_avg and
-each layer's magnitude EMA) are measured on a few batches, as training would, so its output
-uses the full colour range and every control of the app visibly does something.
+each layer's magnitude EMA) are measured on a few batches, as training would, and its
+output colours are balanced, so it uses the full colour range and every control of the app visibly does something.
 """
 from __future__ import annotations
 
@@ -39,10 +39,28 @@ def build_untrained_demo(seed: int = 0, calibration_batches: int = 4) -> torch.n
         for _ in range(calibration_batches):
             ws = G.mapping(torch.randn([4, G.z_dim], generator=gen), None)
             G.synthesis(ws, update_emas=True)
+        _balance_colours(G, torch.randn([16, G.z_dim], generator=gen))
     finally:
         torch.random.set_rng_state(rng_state)
     G.untrained = True
     return G.eval().requires_grad_(False)
+
+
+def _balance_colours(G: torch.nn.Module, z: torch.Tensor, target_std: float = 0.5) -> None:
+    """Give each output channel zero mean and ``target_std`` spread over ``z``.
+
+    Random toRGB weights leave one colour dominating; the last layer is a linear 1×1
+    conv (no demodulation), so scaling its per-channel weights and shifting its bias
+    sets the mean and spread exactly, without touching what the earlier layers draw.
+    """
+    torgb = dict(G.named_modules())[G.layer_names()[-1]]
+    img = G.synthesis(G.mapping(z, None))
+    mean, std = img.mean(dim=[0, 2, 3]), img.std(dim=[0, 2, 3]).clamp_min(1e-6)
+    scale = G.synthesis.output_scale
+    k = target_std / std
+    pre_bias_mean = mean / scale - torgb.bias
+    torgb.weight.mul_(k.view(-1, 1, 1, 1))
+    torgb.bias.copy_(-k * pre_bias_mean)
 
 
 def load_demo_generator(device: torch.device | str = "cpu") -> torch.nn.Module:
