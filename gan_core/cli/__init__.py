@@ -8,7 +8,10 @@ from typing import Sequence
 from gan_core.cli import convert, generate, info
 from gan_core.cli.common import CliError
 
+from gan_core.cli import dataset as dataset_cmd
+
 COMMANDS = {"generate": generate, "info": info, "convert": convert}
+COMMANDS["dataset"] = dataset_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:

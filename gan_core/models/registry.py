@@ -12,10 +12,11 @@ from typing import Any
 
 from torch import nn
 
-# family -> (module, generator class, discriminator class or None)
+# family -> (module, generator class, discriminator class or None). A discriminator given as
+# "module:Class" lives in another module: StyleGAN3 trains with the StyleGAN2 discriminator.
 FAMILIES: dict[str, tuple[str, str, str | None]] = {
     "stylegan2": ("gan_core.models.stylegan2", "Generator", "Discriminator"),
-    "stylegan3": ("gan_core.models.stylegan3", "Generator", None),
+    "stylegan3": ("gan_core.models.stylegan3", "Generator", "gan_core.models.stylegan2:Discriminator"),
 }
 
 # official class path -> (family, kind)
@@ -58,6 +59,8 @@ def network_class(family: str, kind: str = "G") -> type[nn.Module]:
     name = g_name if kind == "G" else d_name
     if name is None:
         raise UnknownNetworkError(f"the {family} family has no discriminator of its own")
+    if ":" in name:
+        module_name, name = name.split(":", 1)
     return getattr(importlib.import_module(module_name), name)
 
 
