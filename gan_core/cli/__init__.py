@@ -14,25 +14,28 @@ COMMANDS = {"generate": generate, "info": info, "convert": convert}
 COMMANDS["dataset"] = dataset_cmd
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ganscope",
         description="Explore, inspect and train GANs. Every command reads official StyleGAN2/3 pickles "
                     "and ganscope's own .pt checkpoints; --network demo uses the built-in demo model.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for name, module in (commands or COMMANDS).items():
         module.add_parser(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extra_commands: dict | None = None) -> int:
+    """Run one command. ``extra_commands`` ({name: module with add_parser/run}) lets layers above
+    gan_core (the app's ``view``) join the same command line without gan_core importing them."""
+    commands = {**COMMANDS, **(extra_commands or {})}
+    parser = build_parser(commands)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     try:
-        return int(COMMANDS[args.command].run(args) or 0)
+        return int(commands[args.command].run(args) or 0)
     except CliError as e:
         print(f"ganscope {args.command}: error: {e}", file=sys.stderr)
         return 2
