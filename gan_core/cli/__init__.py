@@ -13,6 +13,11 @@ from gan_core.cli import dataset as dataset_cmd
 COMMANDS = {"generate": generate, "info": info, "convert": convert}
 COMMANDS["dataset"] = dataset_cmd
 
+from gan_core.cli import equivariance as equivariance_cmd, spectrum as spectrum_cmd  # noqa: E402
+
+COMMANDS["equivariance"] = equivariance_cmd
+COMMANDS["spectrum"] = spectrum_cmd
+
 
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
