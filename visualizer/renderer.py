@@ -1,0 +1,229 @@
+"""RenderArgs -> RenderResult: a pure function of the args, with bounded caches.
+
+The renderer never touches the GUI, and never raises: every failure becomes
+``RenderResult.error`` (with ``error_kind`` "model" when the checkpoint could not be opened, so
+the app can fall back to the previous model) and the app keeps running.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from widgets.render_args import LayerInfo, ModelInfo, RenderArgs, RenderResult
+
+
+class _LRU:
+    """A small bounded mapping (least recently used entry dropped first)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._d: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self._d:
+            self._d.move_to_end(key)
+            return self._d[key]
+        value = make()
+        self._d[key] = value
+        while len(self._d) > self.capacity:
+            self._d.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._d.clear()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+def _device(name: str) -> torch.device:
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} was chosen but this machine has no usable CUDA device; pick cpu")
+        return torch.device(name)
+    raise RuntimeError(f"unknown device {name!r}: use cpu or cuda")
+
+
+def available_devices() -> list[str]:
+    devs = ["cpu"]
+    if torch.cuda.is_available():
+        devs += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return devs
+
+
+class ModelLoadError(Exception):
+    pass
+
+
+class Renderer:
+    """Renders RenderArgs; caches networks (per path and device) and mapped ws (per seed)."""
+
+    def __init__(self, model_cache: int = 3, ws_cache: int = 256) -> None:
+        self._models = _LRU(model_cache)
+        self._infos: dict[tuple[str, str], ModelInfo] = {}
+        self._ws = _LRU(ws_cache)
+        self._lock = threading.Lock()   # one render at a time (the worker is single-threaded anyway)
+
+    # -- models --------------------------------------------------------------------------------
+
+    def get_model(self, path: str, device: str) -> tuple[torch.nn.Module, ModelInfo]:
+        key = (path, device)
+
+        def load():
+            import gan_core
+            dev = _device(device)
+            try:
+                G = gan_core.load_generator(path, device=dev)
+            except Exception as e:  # noqa: BLE001 - any failure to open is reported, never raised
+                raise ModelLoadError(_one_line(e)) from None
+            self._infos[key] = _model_info(G, path, device)
+            return G
+
+        G = self._models.get(key, load)
+        return G, self._infos[key]
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def render(self, args: RenderArgs) -> RenderResult:
+        t0 = time.perf_counter()
+        with self._lock:
+            try:
+                G, info = self.get_model(args.model, args.device)
+            except ModelLoadError as e:
+                return RenderResult(args=args, error=f"cannot open {_display_path(args.model)}: {e}",
+                                    error_kind="model")
+            except Exception as e:  # noqa: BLE001
+                return RenderResult(args=args, error=f"cannot open {_display_path(args.model)}: {_one_line(e)}",
+                                    error_kind="model")
+            t_load = time.perf_counter()
+            try:
+                with torch.no_grad():
+                    return self._render(G, info, args, t0, t_load)
+            except Exception as e:  # noqa: BLE001 - shown on screen; the app keeps running
+                if os.environ.get("GANSCOPE_DEBUG"):
+                    traceback.print_exc()
+                return RenderResult(args=args, model=info, error=f"render failed: {_one_line(e)}",
+                                    error_kind="render")
+
+    def _mapped(self, G: torch.nn.Module, args: RenderArgs, seed: int) -> torch.Tensor:
+        """ws [num_ws, w_dim] for one seed with the args' class and truncation (cached)."""
+        key = (id(G), args.model, args.device, seed, args.class_idx, args.trunc_psi, args.trunc_cutoff)
+
+        def compute():
+            import gan_core
+            dev = next(G.parameters()).device if any(True for _ in G.parameters()) else torch.device("cpu")
+            z = gan_core.z_from_seed(seed, G.z_dim, dev)
+            c = G.make_c(args.class_idx, 1, dev)
+            return G.mapping(z, c, truncation_psi=args.trunc_psi, truncation_cutoff=args.trunc_cutoff)[0]
+
+        return self._ws.get(key, compute)
+
+    def _blend(self, G, args: RenderArgs, blend: list[tuple[int, float]]) -> torch.Tensor:
+        ws = None
+        for seed, weight in blend:
+            w = self._mapped(G, args, seed) * weight
+            ws = w if ws is None else ws + w
+        return ws
+
+    def _render(self, G, info: ModelInfo, args: RenderArgs, t0: float, t_load: float) -> RenderResult:
+        if args.class_idx is not None and not info.c_dim:
+            raise ValueError("this model is not class-conditional; clear the class")
+        if args.class_idx is None and info.c_dim:
+            args_c = args.replace(class_idx=0)
+        else:
+            args_c = args
+        ws = self._blend(G, args_c, args_c.latent_blend())
+        if args.mix_layers:
+            bad = [i for i in args.mix_layers if i >= info.num_ws]
+            if bad:
+                raise ValueError(f"style mixing layers {bad} do not exist: this model has ws 0..{info.num_ws - 1}")
+            mix = self._blend(G, args_c, args_c.mix_blend())
+            idx = torch.tensor(args.mix_layers, device=ws.device)
+            ws = ws.clone()
+            ws[idx] = mix[idx]
+        t_map = time.perf_counter()
+
+        kwargs: dict[str, Any] = {"noise_mode": args.noise_mode}
+        if info.has_noise:
+            strength: Any = args.noise_strength
+            if args.noise_layer_strengths is not None:
+                if len(args.noise_layer_strengths) != len(info.noise_layers):
+                    raise ValueError(f"per-layer noise strengths: expected {len(info.noise_layers)} values, "
+                                     f"got {len(args.noise_layer_strengths)}")
+                strength = [args.noise_strength * s for s in args.noise_layer_strengths]
+            kwargs["noise_strength"] = strength
+            if args.noise_mode == "random":
+                kwargs["noise_generator"] = torch.Generator(device=ws.device).manual_seed(int(args.noise_seed))
+        if info.has_input_transform:
+            kwargs["input_transform"] = G.user_transform_matrix(translate=args.translate, rotate_deg=args.rotate)
+        elif args.translate != (0.0, 0.0) or args.rotate != 0.0:
+            raise ValueError(f"translate/rotate need a StyleGAN3 model; this is a {info.family} model")
+        if args.fp16 and not info.fp16_available:
+            raise ValueError("fp16 needs a CUDA device; switch fp16 off or pick a cuda device")
+        kwargs["force_fp32"] = not args.fp16
+        img = G.synthesis(ws.unsqueeze(0), **kwargs)
+        if not torch.isfinite(img).all():
+            raise ValueError("the network produced NaN or infinite values (try fp32 or a smaller truncation)")
+        from gan_core.media import to_uint8
+        pixels = to_uint8(img)[0]
+        if pixels.shape[2] == 1:
+            pixels = np.repeat(pixels, 3, axis=2)
+        elif pixels.shape[2] > 3:
+            pixels = pixels[:, :, :3]
+        t_syn = time.perf_counter()
+        import gan_core
+        z_prev = gan_core.z_from_seed(args.seed, info.z_dim)[0, :8].numpy()
+        return RenderResult(
+            args=args, image=np.ascontiguousarray(pixels), model=info, z_preview=z_prev,
+            w_preview=ws[0, :8].float().cpu().numpy(),
+            timings={"load_ms": (t_load - t0) * 1e3, "mapping_ms": (t_map - t_load) * 1e3,
+                     "synthesis_ms": (t_syn - t_map) * 1e3, "render_ms": (t_syn - t0) * 1e3})
+
+
+def _model_info(G: torch.nn.Module, path: str, device: str) -> ModelInfo:
+    """Plain-data description, including every inspectable layer's output shape (one probe pass)."""
+    from gan_core.models import capture_layers
+
+    names = list(G.layer_names())
+    dev = next(G.parameters()).device
+    layers: list[LayerInfo] = []
+    with torch.no_grad(), capture_layers(G, names) as feats:
+        ws = G.mapping(torch.zeros([1, G.z_dim], device=dev), G.make_c(0 if G.c_dim else None, 1, dev))
+        G.synthesis(ws)
+    for n in names:
+        t = feats.get(n)
+        if t is not None:
+            layers.append(LayerInfo(name=n, shape=tuple(int(s) for s in t.shape[1:]), dtype=str(t.dtype).replace("torch.", "")))
+    caps = G.capabilities()
+    untrained = bool(getattr(G, "untrained", False))
+    fam = {"stylegan3": "StyleGAN3", "stylegan2": "StyleGAN2"}.get(G.family, G.family)
+    if G.family == "stylegan3":
+        fam += "-R" if G.config().get("conv_kernel", 3) == 1 else "-T"
+    name = "demo" if path == "demo" else os.path.basename(path)
+    label = f"{name} ({'untrained ' if untrained else ''}{fam} {G.img_resolution}²)"
+    noise_layers = list(G.noise_layer_names()) if G.has_noise and hasattr(G, "noise_layer_names") else []
+    return ModelInfo(
+        path=path, family=G.family, label=label, untrained=untrained, z_dim=G.z_dim, c_dim=G.c_dim, w_dim=G.w_dim,
+        num_ws=G.num_ws, img_resolution=G.img_resolution, img_channels=G.img_channels, has_noise=G.has_noise,
+        has_input_transform=G.has_input_transform, ws_resolutions=list(G.ws_resolutions()),
+        noise_layers=noise_layers, layers=layers, num_params=int(caps["num_params"]), device=device,
+        fp16_available=dev.type == "cuda")
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    msg = " ".join(msg.split())
+    return msg or type(e).__name__
+
+
+def _display_path(path: str) -> str:
+    return "the demo model" if path == "demo" else path

@@ -1,0 +1,242 @@
+"""What the app asks the renderer for (RenderArgs) and what it gets back (RenderResult).
+
+Plain data only — no torch — so widgets can build and read them. ``RenderArgs`` is frozen and
+hashable (equal args are never rendered twice) and round-trips through JSON (presets, the
+settings chunk of saved PNGs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ARGS_FORMAT = "ganscope-render-args"
+ARGS_VERSION = 1
+# The seed grid: the integer point (ix, iy) holds seed ix + iy * SEED_ROW (mod 2**32).
+SEED_ROW = 1000
+NOISE_MODES = ("const", "random", "none")
+
+
+class ArgsError(ValueError):
+    """Settings that cannot be used, with the field and the reason."""
+
+
+@dataclass(frozen=True)
+class RenderArgs:
+    """Everything that determines one rendered frame (a pure function of these values).
+
+    Latent position: ``latent_x``/``latent_y`` are a continuous point on the seed grid; the
+    rendered w is the bilinear blend, in W, of the four neighbouring seeds' ws.
+    """
+
+    model: str = "demo"                    # checkpoint path, or "demo"
+    device: str = "cpu"                    # "cpu" or "cuda[:N]"
+    fp16: bool = False                     # let the network use its fp16 layers (CUDA only)
+    latent_x: float = 0.0
+    latent_y: float = 0.0
+    class_idx: int | None = None           # conditional models
+    trunc_psi: float = 1.0
+    trunc_cutoff: int | None = None        # truncate only the first N ws (None: all)
+    mix_seed: float = 1.0                  # continuous, like latent_x (blend of floor/ceil seeds)
+    mix_layers: tuple[int, ...] = ()       # w indices taken from the mixing seed
+    noise_mode: str = "const"
+    noise_seed: int = 0                    # for noise_mode "random"
+    noise_strength: float = 1.0
+    noise_layer_strengths: tuple[float, ...] | None = None  # per noise layer (multiplied by the global)
+    translate: tuple[float, float] = (0.0, 0.0)   # StyleGAN3 input transform, image units
+    rotate: float = 0.0                           # degrees
+
+    def __post_init__(self) -> None:
+        # Normalise containers so equal settings hash equal, and reject nonsense early.
+        object.__setattr__(self, "mix_layers", tuple(sorted({int(i) for i in self.mix_layers})))
+        object.__setattr__(self, "translate", (float(self.translate[0]), float(self.translate[1])))
+        if self.noise_layer_strengths is not None:
+            object.__setattr__(self, "noise_layer_strengths", tuple(float(v) for v in self.noise_layer_strengths))
+        for name in ("latent_x", "latent_y", "trunc_psi", "mix_seed", "noise_strength", "rotate"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise ArgsError(f"{name} must be a finite number, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        if self.noise_mode not in NOISE_MODES:
+            raise ArgsError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {self.noise_mode!r}")
+        if self.trunc_cutoff is not None and int(self.trunc_cutoff) < 0:
+            raise ArgsError(f"trunc_cutoff must be >= 0 or None, got {self.trunc_cutoff}")
+        if any(i < 0 for i in self.mix_layers):
+            raise ArgsError(f"mix_layers must be w indices >= 0, got {self.mix_layers}")
+        if not 0 <= int(self.noise_seed) < 2**32:
+            raise ArgsError(f"noise_seed must be in 0..{2**32 - 1}, got {self.noise_seed}")
+
+    def replace(self, **changes: Any) -> "RenderArgs":
+        return dataclasses.replace(self, **changes)
+
+    # -- seeds ---------------------------------------------------------------------------------
+
+    @property
+    def seed(self) -> int:
+        """The seed at the grid point at or below the latent position."""
+        return grid_seed(math.floor(self.latent_x), math.floor(self.latent_y))
+
+    def latent_blend(self) -> list[tuple[int, float]]:
+        """``[(seed, weight), ...]``: the grid seeds around the latent position with non-zero
+        bilinear weights (weights sum to 1)."""
+        return _bilinear(self.latent_x, self.latent_y)
+
+    def mix_blend(self) -> list[tuple[int, float]]:
+        return _bilinear(self.mix_seed, 0.0)
+
+    # -- JSON ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["mix_layers"] = list(self.mix_layers)
+        d["translate"] = list(self.translate)
+        if self.noise_layer_strengths is not None:
+            d["noise_layer_strengths"] = list(self.noise_layer_strengths)
+        return {"format": ARGS_FORMAT, "version": ARGS_VERSION, **d}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "settings") -> "RenderArgs":
+        """Build from ``to_dict`` output; unknown keys are ignored (newer files), wrong types
+        raise ArgsError naming the field."""
+        if not isinstance(d, dict):
+            raise ArgsError(f"{where}: expected a JSON object of render settings, got {type(d).__name__}")
+        if d.get("format", ARGS_FORMAT) != ARGS_FORMAT:
+            raise ArgsError(f"{where}: not ganscope render settings (format {d.get('format')!r})")
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            try:
+                kwargs[f.name] = _coerce(f.name, v)
+            except (TypeError, ValueError) as e:
+                raise ArgsError(f"{where}: field {f.name!r} has an unusable value {v!r} ({e})") from None
+        try:
+            return cls(**kwargs)
+        except ArgsError as e:
+            raise ArgsError(f"{where}: {e}") from None
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "settings") -> "RenderArgs":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ArgsError(f"{where}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        return cls.from_dict(d, where)
+
+
+_INT_OR_NONE = {"class_idx", "trunc_cutoff"}
+_BOOL = {"fp16"}
+_STR = {"model", "device", "noise_mode"}
+
+
+def _coerce(name: str, v: Any) -> Any:
+    if name in _STR:
+        if not isinstance(v, str):
+            raise TypeError("expected text")
+        return v
+    if name in _BOOL:
+        if not isinstance(v, bool):
+            raise TypeError("expected true or false")
+        return v
+    if name in _INT_OR_NONE:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError("expected an integer or null")
+        return v
+    if name == "noise_seed":
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError("expected an integer")
+        return v
+    if name == "mix_layers":
+        if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+            raise TypeError("expected a list of integers")
+        return tuple(v)
+    if name == "translate":
+        if not isinstance(v, list) or len(v) != 2 or not all(_is_num(x) for x in v):
+            raise TypeError("expected two numbers")
+        return (float(v[0]), float(v[1]))
+    if name == "noise_layer_strengths":
+        if v is None:
+            return None
+        if not isinstance(v, list) or not all(_is_num(x) for x in v):
+            raise TypeError("expected a list of numbers or null")
+        return tuple(float(x) for x in v)
+    if not _is_num(v):
+        raise TypeError("expected a number")
+    return float(v)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def grid_seed(ix: int, iy: int) -> int:
+    return (int(ix) + int(iy) * SEED_ROW) % 2**32
+
+
+def _bilinear(x: float, y: float) -> list[tuple[int, float]]:
+    x0, y0 = math.floor(x), math.floor(y)
+    fx, fy = x - x0, y - y0
+    out: dict[int, float] = {}
+    for dx, wx in ((0, 1 - fx), (1, fx)):
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            w = wx * wy
+            if w > 0:
+                s = grid_seed(x0 + dx, y0 + dy)
+                out[s] = out.get(s, 0.0) + w
+    return list(out.items())
+
+
+@dataclass
+class LayerInfo:
+    name: str
+    shape: tuple[int, ...]   # one sample: (C, H, W)
+    dtype: str
+
+
+@dataclass
+class ModelInfo:
+    """What the widgets need to know about the open model (plain data)."""
+
+    path: str
+    family: str
+    label: str                       # what to show, e.g. "demo (untrained StyleGAN3-T 64²)"
+    untrained: bool
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    num_ws: int
+    img_resolution: int
+    img_channels: int
+    has_noise: bool
+    has_input_transform: bool
+    ws_resolutions: list[int]
+    noise_layers: list[str]
+    layers: list[LayerInfo]
+    num_params: int
+    device: str
+    fp16_available: bool
+
+
+@dataclass
+class RenderResult:
+    """The renderer's answer to one RenderArgs. ``error`` set means nothing else may be."""
+
+    args: RenderArgs
+    image: np.ndarray | None = None          # [H, W, 3] uint8, official rounding
+    model: ModelInfo | None = None
+    z_preview: np.ndarray | None = None      # first values of z for the base seed
+    w_preview: np.ndarray | None = None      # first values of w (layer 0) after blending/truncation
+    timings: dict[str, float] = field(default_factory=dict)   # milliseconds
+    error: str | None = None
+    error_kind: str | None = None            # "model" (could not open it) or "render"
+    texture: Any = None                      # display-ready buffer, filled by the app's worker
