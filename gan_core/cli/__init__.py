@@ -12,11 +12,15 @@ from gan_core.cli import dataset as dataset_cmd
 
 COMMANDS = {"generate": generate, "info": info, "convert": convert}
 COMMANDS["dataset"] = dataset_cmd
+from gan_core.cli import train as train_cmd  # noqa: E402
 
-from gan_core.cli import equivariance as equivariance_cmd, spectrum as spectrum_cmd  # noqa: E402
+COMMANDS["train"] = train_cmd
+
+from gan_core.cli import equivariance as equivariance_cmd, spectrum as spectrum_cmd, video as video_cmd  # noqa: E402
 
 COMMANDS["equivariance"] = equivariance_cmd
 COMMANDS["spectrum"] = spectrum_cmd
+COMMANDS["video"] = video_cmd
 
 
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
