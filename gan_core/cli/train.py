@@ -1,0 +1,162 @@
+"""``ganscope train``: train StyleGAN2 / StyleGAN3-T / StyleGAN3-R, writing a run directory.
+
+Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m gan_core train ...`` (or ``--gpus N``,
+which starts N local processes itself). ``--resume RUN_DIR`` alone continues a run in place with
+its saved options; options given on the command line override them (e.g. a larger --kimg).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+from gan_core.cli.common import CliError
+
+# CLI flag -> TrainOptions field, for the flags whose names differ
+_FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview_interval": "preview_interval",
+          "zdim": "z_dim", "wdim": "w_dim", "mbstd_group": "mbstd_group", "style_mixing": "style_mixing",
+          "pl_weight": "pl_weight", "blur_sigma": "blur_sigma", "tick_seconds": "tick_seconds",
+          "strict": "strict_data"}
+_NOT_OPTIONS = {"command"}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a StyleGAN2/StyleGAN3 model",
+        description="Train StyleGAN2 or StyleGAN3 (T/R) on a dataset (zip, folder or LMDB; see `ganscope dataset`). "
+                    "Writes OUTDIR/NNNNN-desc (or --run-dir): training_options.json, stats.jsonl, live_preview.png, "
+                    "live_status.json, snapshots (native .pt), fakes grids and log.txt; obeys control.json "
+                    "(pause/resume/stop). Defaults follow the resolution (see docs/notes/training.md).")
+    a = p.add_argument
+    a("--outdir", default=None, help="parent folder of new run directories (default ./training-runs)")
+    a("--run-dir", dest="run_dir", default=None, help="use exactly this run directory")
+    a("--cfg", default=None, choices=["stylegan2", "stylegan3-t", "stylegan3-r"], help="config (default stylegan2)")
+    a("--data", default=None, help="dataset: zip, image folder or LMDB")
+    a("--gpus", type=int, default=None, help="number of processes/GPUs (default 1; >1 spawns them, or use torchrun)")
+    a("--batch", type=int, default=None, help="total batch size (default by resolution)")
+    a("--batch-gpu", type=int, default=None, help="images per process per pass (less than batch/gpus: accumulate)")
+    a("--gamma", type=float, default=None, help="R1 weight (default 0.0002·res²/batch)")
+    a("--kimg", type=float, default=None, help="train for this many thousand images (default 25000)")
+    a("--tick", type=float, default=None, help="kimg per progress tick (default ~1%% of --kimg, at most 4)")
+    a("--tick-seconds", type=float, default=None, help="end a tick after at most this many seconds (default 60)")
+    a("--snap", type=int, default=None, help="snapshot every N ticks (default 50; 0: only at the end)")
+    a("--resume", default=None, help="continue from a run directory (its newest snapshot) or a snapshot file")
+    a("--mirror", default=None, type=_bool, metavar="BOOL", help="add x-flipped images (default false)")
+    a("--aug", default=None, choices=["ada", "noaug", "fixed"], help="augmentation (default ada)")
+    a("--p", type=float, default=None, help="augment probability for --aug fixed (default 0.2)")
+    a("--target", type=float, default=None, help="ADA target r_t (default 0.6)")
+    a("--cond", default=None, type=_bool, metavar="BOOL", help="condition on dataset labels (default false)")
+    a("--seed", type=int, default=None, help="random seed (default 0)")
+    a("--workers", type=int, default=None, help="data loader worker processes (default 3)")
+    a("--keep-snapshots", type=int, default=None, help="keep the newest K snapshots (default 5)")
+    a("--preview-interval", type=float, default=None, help="seconds between live previews (default 10)")
+    a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
+    a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
+    a("--map", type=int, default=None, help="mapping layers (default 8 for stylegan2, 2 for stylegan3)")
+    a("--zdim", type=int, default=None, help="z size (default 512)")
+    a("--wdim", type=int, default=None, help="w size (default 512)")
+    a("--mbstd-group", type=int, default=None, help="minibatch-stddev group size (default 4)")
+    a("--glr", type=float, default=None, help="G learning rate (default 0.0025)")
+    a("--dlr", type=float, default=None, help="D learning rate (default 0.0025 sg2, 0.002 sg3)")
+    a("--style-mixing", type=float, default=None, help="style mixing probability (default 0.9)")
+    a("--pl-weight", type=float, default=None, help="path-length weight (default 2 for stylegan2, 0 for stylegan3)")
+    a("--blur-sigma", type=float, default=None, help="initial D-input blur sigma (default 10 for stylegan3-r)")
+    a("--fp32", default=None, type=_bool, metavar="BOOL", help="disable mixed precision on CUDA (default false)")
+    a("--device", default=None, help="auto, cpu or cuda (default auto)")
+    a("--strict", default=None, action="store_const", const=True,
+      help="stop at the first broken image instead of skipping it")
+    a("--desc", default=None, help="run directory description (default from cfg, data, batch, gamma)")
+    a("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+
+
+def _bool(text: str) -> bool:
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _saved_options(resume: str) -> dict:
+    """Options of the run being resumed (training_options.json beside the snapshot), or {}."""
+    p = Path(resume)
+    f = (p if p.is_dir() else p.parent) / "training_options.json"
+    if not f.is_file():
+        return {}
+    try:
+        d = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def options_from_args(args):
+    from gan_core.train.options import TrainOptions
+
+    base = TrainOptions().to_dict()
+    if args.resume:
+        saved = _saved_options(args.resume)
+        for k in base:
+            if k in saved and k not in ("resume", "run_dir", "outdir", "extra"):
+                base[k] = saved[k]
+    for name, value in vars(args).items():
+        if name in _NOT_OPTIONS or name == "no_progress" or value is None:
+            continue
+        base[_FIELD.get(name, name)] = value
+    if args.resume and args.run_dir is None and args.outdir is None:
+        base["run_dir"] = None
+    return TrainOptions.from_dict(base)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spawned(rank: int, world: int, port: int, opts, progress: bool) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    from gan_core.train import train
+
+    train(opts, progress=progress and rank == 0)
+
+
+def run(args) -> int:
+    from gan_core.data import DatasetError
+    from gan_core.io import CheckpointError
+    from gan_core.train import OptionError, train
+
+    try:
+        opts = options_from_args(args)
+    except (TypeError, ValueError) as e:
+        raise CliError(str(e)) from None
+    if not opts.data:
+        raise CliError("--data is required (a dataset zip, image folder or LMDB; see `ganscope dataset`)")
+    if not Path(opts.data).exists():
+        raise CliError(f"--data {opts.data}: no such file or folder")
+    world_env = int(os.environ.get("WORLD_SIZE", "1"))
+    progress = not args.no_progress
+    try:
+        if opts.gpus > 1 and world_env == 1:
+            import torch.multiprocessing as mp
+
+            mp.spawn(_spawned, args=(opts.gpus, _free_port(), opts, progress), nprocs=opts.gpus, join=True)
+            return 0
+        if world_env > 1 and args.gpus is not None and args.gpus != world_env:
+            raise CliError(f"--gpus {args.gpus} does not match torchrun's {world_env} processes")
+        if world_env > 1:
+            opts.gpus = world_env
+        state = train(opts, progress=progress)
+    except (OptionError, DatasetError, CheckpointError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - a failure mid-run: one line here, the traceback is in log.txt
+        if isinstance(e, CliError):
+            raise
+        print(f"ganscope train: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(f"ganscope train: {state}")
+    return 0

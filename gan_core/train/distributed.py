@@ -1,0 +1,100 @@
+"""Several processes training one model with ``torch.distributed`` (data parallel).
+
+Launch with ``torchrun --nproc_per_node N -m gan_core train ...`` (one process per GPU; on a
+CPU-only machine N processes with the gloo backend), or ``ganscope train --gpus N``, which
+spawns the N processes itself on this machine. Multi-node: torchrun's ``--nnodes``,
+``--node_rank`` and ``--rdzv-endpoint`` as usual.
+
+Gradients are averaged with one all-reduce of a flattened buffer per optimizer step (not
+``DistributedDataParallel``: R1 and path-length regularization need double back-propagation,
+which DDP's hooks do not support).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_from_env(device_type: str) -> DistInfo:
+    """Join the process group described by torchrun's environment (RANK, WORLD_SIZE, …), if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    if not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        if device_type == "cuda":
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
+    return DistInfo(rank=rank, world_size=world, local_rank=local)
+
+
+def shutdown(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_module(module: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's parameters and buffers to every process."""
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
+    """Average ``.grad`` over processes (missing gradients count as zeros) and replace NaN/Inf
+    (which float16 blocks can produce) by finite values."""
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return
+    if info.enabled:
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+        dist.all_reduce(flat)
+        flat /= info.world_size
+        offset = 0
+        for p in params:
+            n = p.numel()
+            g = flat[offset:offset + n].view_as(p)
+            if p.grad is None:
+                p.grad = g.clone()
+            else:
+                p.grad.copy_(g)
+            offset += n
+    for p in params:
+        if p.grad is not None:
+            torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+
+
+def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
+def all_reduce_max(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        t = t.clone()
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t

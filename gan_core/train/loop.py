@@ -1,0 +1,205 @@
+"""The training loop: steps, ticks, live files, snapshots, pause/resume/stop.
+
+``train(opts)`` runs a whole training session in this process (one rank under torchrun) and
+returns its final state: ``'finished'`` (reached ``--kimg``) or ``'stopped'`` (control.json
+"stop", SIGINT or SIGTERM — a snapshot is written first in every case).
+
+A tick ends every ``tick`` kimg or ``tick_seconds`` seconds, whichever comes first (and after
+the very first step, so a new run reports at once); each tick appends a line to stats.jsonl,
+renders live_preview.png and updates live_status.json; every ``snap`` ticks a snapshot is
+written. Between ticks the preview is refreshed every ``preview_interval`` seconds.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from tqdm import tqdm
+
+from gan_core.train import distributed as ddp
+from gan_core.train.options import TrainOptions
+from gan_core.train.rundir import cpu_mem_gb
+from gan_core.train.trainer import Trainer
+
+PAUSE_POLL_S = 0.5
+
+
+@contextmanager
+def _stop_on_signals(flag: dict) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``flag['stop']`` instead of killing the process (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        flag["stop"] = True
+        flag["signal"] = signal.Signals(signum).name
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class TrainingLoop:
+    def __init__(self, trainer: Trainer, progress: bool = True) -> None:
+        self.t = trainer
+        self.flag = {"stop": False, "signal": None}
+        self.paused = False
+        self.progress = progress and trainer.dist.is_main
+        self.img_per_s: float | None = None
+        self.eta_s: float | None = None
+        self.last_preview = 0.0
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def _control_flags(self) -> tuple[bool, bool]:
+        """(stop, paused) agreed by all processes (rank 0 reads control.json)."""
+        t = self.t
+        if t.run is not None:
+            cmd = t.run.poll_control()
+            if cmd == "pause":
+                self.paused = True
+            elif cmd == "resume":
+                self.paused = False
+            elif cmd == "stop":
+                self.flag["stop"] = True
+        flags = torch.tensor([int(self.flag["stop"]), int(self.paused)], device=t.device)
+        flags = ddp.all_reduce_max(flags, t.dist)
+        return bool(flags[0]), bool(flags[1])
+
+    def _wait_while_paused(self) -> bool:
+        """Block while paused, keeping live_status fresh; returns True when a stop came."""
+        t = self.t
+        stop, paused = self._control_flags()
+        if not paused or stop:
+            return stop
+        if t.run is not None:
+            t.run.log(f"paused at kimg {t.cur_nimg / 1000:.3f}", echo=False)
+            t.run.write_status(state="paused", kimg=t.cur_nimg / 1000, eta_s=None)
+        while True:
+            time.sleep(PAUSE_POLL_S)
+            stop, paused = self._control_flags()
+            if stop or not paused:
+                break
+            if t.run is not None:
+                t.run.write_status(state="paused")
+        if t.run is not None and not stop:
+            t.run.log(f"resumed at kimg {t.cur_nimg / 1000:.3f}", echo=False)
+            t.run.write_status(state="running")
+        return stop
+
+    # -- live files ------------------------------------------------------------------------------
+
+    def _preview(self, state: str = "running") -> None:
+        t = self.t
+        if t.run is None:
+            return
+        t.run.write_png("live_preview.png", t.render_grid())
+        snap = t.run.latest_snapshot_path
+        t.run.write_status(state=state, kimg=t.cur_nimg / 1000, img_per_s=self.img_per_s, eta_s=self.eta_s,
+                           latest_snapshot=None if snap is None else snap.name)
+        self.last_preview = time.time()
+
+    def _end_tick(self, tick_nimg: int, tick_wall: float, step_time: float) -> None:
+        t, o = self.t, self.t.o
+        kimg = t.cur_nimg / 1000
+        self.img_per_s = tick_nimg / step_time if step_time > 0 else None
+        sec_per_kimg = tick_wall / (tick_nimg / 1000) if tick_nimg > 0 else None
+        self.eta_s = max(o.kimg - kimg, 0) * sec_per_kimg if sec_per_kimg is not None else None
+        stats = t.take_stats()
+        gpu = (torch.cuda.max_memory_allocated(t.device) / 2 ** 30) if t.device.type == "cuda" else None
+        if t.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(t.device)
+        if t.run is not None:
+            row = t.run.append_stats({
+                "tick": t.tick, "kimg": round(kimg, 6), "total_kimg": o.kimg, "wall_s": round(t.wall_s(), 3),
+                "img_per_s": self.img_per_s, "sec_per_kimg": sec_per_kimg, "eta_s": self.eta_s,
+                "loss_G": stats.get("loss_G"), "loss_D": stats.get("loss_D"), "loss_r1": stats.get("loss_r1"),
+                "loss_pl": stats.get("loss_pl"), "augment_p": t.augment_p, "cpu_mem_gb": cpu_mem_gb(),
+                "gpu_mem_gb": gpu, "timestamp": time.time(), "step": t.step_idx,
+                "loss_D_real": stats.get("loss_D_real"), "loss_D_gen": stats.get("loss_D_gen"),
+                "ada_rt": t.ada.last_rt if t.ada is not None else None})
+
+            def fmt(v, spec):
+                return "-" if v is None else format(v, spec)
+            t.run.log(f"tick {t.tick:<4d} kimg {kimg:<9.3f} img/s {fmt(row['img_per_s'], '.1f'):<7} "
+                      f"loss_G {fmt(row['loss_G'], '.3f')} loss_D {fmt(row['loss_D'], '.3f')} "
+                      f"r1 {fmt(row['loss_r1'], '.4f')} pl {fmt(row['loss_pl'], '.4f')} "
+                      f"augment {t.augment_p:.3f} mem {fmt(row['cpu_mem_gb'], '.2f')} GB",
+                      echo=not self.progress)
+        t.tick += 1
+        if o.snap > 0 and t.tick % o.snap == 0 and t.cur_nimg < o.kimg * 1000:
+            t.save_snapshot()
+        self._preview()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        t, o = self.t, self.t.o
+        total_nimg = int(round(o.kimg * 1000))
+        if t.run is not None:
+            if not t.run.file("reals.png").exists():
+                t.run.write_png("reals.png", t.reals_grid())
+            t.run.log(f"training {o.cfg} on {t.dataset.path} ({t.dataset.num_images} images, "
+                      f"{t.dataset.resolution}²) for {o.kimg} kimg, batch {o.batch} "
+                      f"({t.dist.world_size} process(es) × {t.chunks} × {o.batch_gpu}), device {t.device}; "
+                      f"starting at kimg {t.cur_nimg / 1000:.3f}", echo=not self.progress)
+            self._preview(state="running")
+        bar = tqdm(total=round(o.kimg, 3), initial=round(t.cur_nimg / 1000, 3), unit="kimg", desc="train",
+                   disable=not self.progress, dynamic_ncols=True, file=sys.stderr)
+        tick_start_nimg, tick_start_time, step_time = t.cur_nimg, time.time(), 0.0
+        first_step = True
+        state = "finished"
+        with _stop_on_signals(self.flag), bar:
+            while True:
+                if self._wait_while_paused():
+                    state = "stopped"
+                    break
+                if t.cur_nimg >= total_nimg:
+                    break
+                t0 = time.time()
+                t.step()
+                step_time += time.time() - t0
+                bar.update(o.batch / 1000)
+                now = time.time()
+                done = t.cur_nimg >= total_nimg
+                if (first_step or done or t.cur_nimg >= tick_start_nimg + o.tick * 1000
+                        or now - tick_start_time >= o.tick_seconds):
+                    self._end_tick(t.cur_nimg - tick_start_nimg, now - tick_start_time, step_time)
+                    tick_start_nimg, tick_start_time, step_time = t.cur_nimg, time.time(), 0.0
+                    first_step = False
+                elif now - self.last_preview >= o.preview_interval:
+                    self._preview()
+        if t.last_snapshot_nimg != t.cur_nimg or t.run is not None and t.run.latest_snapshot_path is None:
+            t.save_snapshot()
+        if t.run is not None:
+            why = f" ({self.flag['signal']})" if self.flag["signal"] else ""
+            t.run.log(f"{state}{why} at kimg {t.cur_nimg / 1000:.3f}")
+            self._preview(state=state)
+        return state
+
+
+def train(opts: TrainOptions, progress: bool = True, dist_info: ddp.DistInfo | None = None) -> str:
+    """Run (or continue) a training session; returns 'finished' or 'stopped'. On an error the run's
+    live_status says 'failed' with the message, log.txt gets the traceback, and it re-raises."""
+    trainer = Trainer(opts, dist_info=dist_info)
+    try:
+        return TrainingLoop(trainer, progress=progress).run()
+    except BaseException as e:
+        if trainer.run is not None:
+            trainer.run.log(traceback.format_exc().rstrip(), echo=False)
+            trainer.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        trainer.close()
+        if dist_info is None:
+            ddp.shutdown(trainer.dist)

@@ -1,0 +1,209 @@
+"""Training options: one dataclass, defaults that depend on the resolution and the config, checks
+with messages for people, and the networks those options describe.
+
+Defaults (``resolve`` fills every option left as None):
+
+* batch: ``max(min(4096 // res, 32) · gpus, gpus)`` capped at 64 (the ADA paper's heuristic);
+  batch_gpu: batch / gpus (less means gradient accumulation);
+* gamma (R1 weight): ``0.0002 · res² / batch`` (ADA paper);
+* channels: cbase 32768 above 256², 16384 up to 256²; cmax 512; mapping layers 8 for
+  StyleGAN2, 2 for StyleGAN3; z_dim = w_dim = 512;
+* learning rates: 0.0025 for G; 0.0025 (StyleGAN2) / 0.002 (StyleGAN3) for D; Adam betas (0, 0.99);
+* G EMA half-life ``batch · 10 / 32`` kimg with ramp-up 0.05; minibatch-stddev group 4
+  (or the largest of 2, 1 dividing batch_gpu);
+* path-length weight 2 for StyleGAN2, 0 for StyleGAN3 (as the StyleGAN3 paper); style mixing 0.9
+  for every config (StyleGAN3's paper turns it off; ganscope keeps it so that style mixing in
+  the explorer separates coarse from fine factors — pass --style-mixing 0 for the paper's setting);
+* StyleGAN3-R: D inputs blurred with sigma 10 fading out over ``batch · 200 / 32`` kimg;
+  doubled channels and radial filters (as the paper's config R).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
+AUG_MODES = ("ada", "noaug", "fixed")
+
+
+@dataclass
+class TrainOptions:
+    data: str = ""
+    outdir: str | None = None
+    run_dir: str | None = None
+    cfg: str = "stylegan2"
+    gpus: int = 1
+    batch: int | None = None
+    batch_gpu: int | None = None
+    gamma: float | None = None
+    kimg: float = 25000
+    tick: float | None = None            # kimg per tick
+    tick_seconds: float = 60.0           # … or at most this many seconds per tick
+    snap: int = 50                       # ticks between snapshots (0: only at the end)
+    resume: str | None = None
+    mirror: bool = False
+    aug: str = "ada"
+    p: float = 0.2                       # augment probability for --aug fixed
+    target: float = 0.6                  # ADA target r_t
+    ada_kimg: float = 500
+    ada_interval: int = 4
+    cond: bool = False
+    seed: int = 0
+    workers: int = 3
+    keep_snapshots: int = 5
+    preview_interval: float = 10.0
+    cbase: int | None = None
+    cmax: int = 512
+    map: int | None = None
+    z_dim: int = 512
+    w_dim: int = 512
+    mbstd_group: int | None = None
+    glr: float | None = None
+    dlr: float | None = None
+    ema_kimg: float | None = None
+    ema_rampup: float | None = 0.05
+    style_mixing: float = 0.9
+    pl_weight: float | None = None
+    r1_interval: int = 16
+    pl_interval: int = 4
+    blur_sigma: float | None = None
+    blur_fade_kimg: float | None = None
+    fp32: bool = False
+    device: str = "auto"
+    strict_data: bool = False
+    desc: str | None = None
+    grid: tuple[int, int] | None = None  # preview grid (columns, rows)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["grid"] is not None:
+            d["grid"] = list(d["grid"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainOptions":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if kw.get("grid") is not None:
+            kw["grid"] = tuple(kw["grid"])
+        return cls(**kw)
+
+    @property
+    def family(self) -> str:
+        return "stylegan2" if self.cfg == "stylegan2" else "stylegan3"
+
+
+class OptionError(ValueError):
+    """A bad combination of training options (message says which and what to do)."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise OptionError(msg)
+
+
+def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOptions:
+    """A copy of ``opts`` with every default filled in for this resolution and process count;
+    raises OptionError for impossible values."""
+    o = dataclasses.replace(opts)
+    _check(o.cfg in CONFIGS, f"--cfg must be one of {', '.join(CONFIGS)}, got {o.cfg!r}")
+    _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
+    _check(o.kimg > 0, f"--kimg must be positive, got {o.kimg}")
+    _check(o.gpus >= 1, f"--gpus must be at least 1, got {o.gpus}")
+    _check(0 <= o.p <= 1, f"--p must be in [0, 1], got {o.p}")
+    _check(o.keep_snapshots >= 1, f"--keep-snapshots must be at least 1, got {o.keep_snapshots}")
+    _check(o.preview_interval > 0, f"--preview-interval must be positive, got {o.preview_interval}")
+    _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
+    _check(o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
+    _check(0 <= o.style_mixing <= 1, f"--style-mixing must be in [0, 1], got {o.style_mixing}")
+    _check(o.z_dim >= 1 and o.w_dim >= 1, "--zdim and --wdim must be positive")
+    if o.batch is None:
+        o.batch = min(max(min(4096 // resolution, 32) * world_size, world_size), max(64, world_size))
+    _check(o.batch >= 1, f"--batch must be at least 1, got {o.batch}")
+    _check(o.batch % world_size == 0, f"--batch {o.batch} must be a multiple of the number of processes "
+                                      f"({world_size})")
+    per_rank = o.batch // world_size
+    if o.batch_gpu is None:
+        o.batch_gpu = per_rank
+    _check(o.batch_gpu >= 1, f"--batch-gpu must be at least 1, got {o.batch_gpu}")
+    _check(per_rank % o.batch_gpu == 0, f"--batch {o.batch} over {world_size} process(es) is {per_rank} per "
+                                        f"process, which is not a multiple of --batch-gpu {o.batch_gpu}")
+    if o.mbstd_group is None:
+        o.mbstd_group = next(g for g in (4, 2, 1) if o.batch_gpu % g == 0)
+    _check(o.batch_gpu % o.mbstd_group == 0, f"--batch-gpu {o.batch_gpu} must be a multiple of the "
+                                             f"minibatch-stddev group ({o.mbstd_group})")
+    if o.gamma is None:
+        o.gamma = round(0.0002 * resolution ** 2 / o.batch, 6)
+    _check(o.gamma >= 0, f"--gamma must be >= 0, got {o.gamma}")
+    if o.cbase is None:
+        o.cbase = 32768 if resolution > 256 else 16384
+    _check(o.cbase >= 1 and o.cmax >= 1, "--cbase and --cmax must be positive")
+    if o.map is None:
+        o.map = 8 if o.cfg == "stylegan2" else 2
+    _check(o.map >= 1, f"--map must be at least 1, got {o.map}")
+    if o.glr is None:
+        o.glr = 0.0025
+    if o.dlr is None:
+        o.dlr = 0.0025 if o.cfg == "stylegan2" else 0.002
+    if o.ema_kimg is None:
+        o.ema_kimg = o.batch * 10 / 32
+    if o.pl_weight is None:
+        o.pl_weight = 2.0 if o.cfg == "stylegan2" else 0.0
+    if o.blur_sigma is None:
+        o.blur_sigma = 10.0 if o.cfg == "stylegan3-r" else 0.0
+    if o.blur_fade_kimg is None:
+        o.blur_fade_kimg = o.batch * 200 / 32
+    if o.tick is None:
+        o.tick = min(max(o.kimg / 100, o.batch / 1000), 4.0)
+    _check(o.tick > 0, f"--tick must be positive, got {o.tick}")
+    if o.grid is None:
+        cols = min(max(512 // resolution, 4), 8)
+        o.grid = (cols, 4)
+    return o
+
+
+def generator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim: int) -> dict[str, Any]:
+    """Constructor arguments of the generator for resolved options."""
+    kw: dict[str, Any] = dict(z_dim=o.z_dim, c_dim=c_dim, w_dim=o.w_dim, img_resolution=resolution,
+                              img_channels=channels, mapping_kwargs={"num_layers": o.map},
+                              channel_base=o.cbase, channel_max=o.cmax,
+                              num_fp16_res=0 if o.fp32 else 4, conv_clamp=None if o.fp32 else 256)
+    if o.cfg != "stylegan2":
+        kw["magnitude_ema_beta"] = 0.5 ** (o.batch / (20 * 1e3))
+    if o.cfg == "stylegan3-r":
+        kw.update(conv_kernel=1, channel_base=o.cbase * 2, channel_max=o.cmax * 2, use_radial_filters=True)
+    return kw
+
+
+def discriminator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim: int) -> dict[str, Any]:
+    return dict(c_dim=c_dim, img_resolution=resolution, img_channels=channels, architecture="resnet",
+                channel_base=o.cbase, channel_max=o.cmax, num_fp16_res=0 if o.fp32 else 4,
+                conv_clamp=None if o.fp32 else 256, epilogue_kwargs={"mbstd_group_size": o.mbstd_group})
+
+
+def build_networks(o: TrainOptions, resolution: int, channels: int, c_dim: int):
+    """(G, D) for resolved options, freshly initialised from the current torch RNG."""
+    from gan_core.models import stylegan2
+
+    if o.family == "stylegan2":
+        G = stylegan2.Generator(**generator_kwargs(o, resolution, channels, c_dim))
+    else:
+        from gan_core.models import stylegan3
+
+        G = stylegan3.Generator(**generator_kwargs(o, resolution, channels, c_dim))
+    D = stylegan2.Discriminator(**discriminator_kwargs(o, resolution, channels, c_dim))
+    return G, D
+
+
+def run_description(o: TrainOptions, data_name: str, world_size: int) -> str:
+    if o.desc:
+        return o.desc
+    gamma = ("%g" % o.gamma) if o.gamma is not None else "auto"
+    return f"{o.cfg}-{data_name}-gpus{world_size}-batch{o.batch}-gamma{gamma}"
+
+
+def kimg_str(kimg: float) -> str:
+    return f"{kimg:.3f}" if kimg < 10 and not math.isclose(kimg, round(kimg)) else f"{kimg:.0f}"

@@ -1,0 +1,320 @@
+"""The trainer's state and one training step; the loop around it is ``gan_core.train.loop``.
+
+    trainer = Trainer(TrainOptions(data="data.zip", cfg="stylegan2", kimg=10, run_dir="run"))
+    trainer.step()                      # one optimizer step of G and D (+ lazy regularizers)
+    trainer.save_snapshot()             # network-snapshot-NNNNNN.pt in the run directory
+
+A step: (1) G main phase [+ path-length phase every ``pl_interval`` steps], (2) D main phase
+[+ R1 phase every ``r1_interval`` steps], each as ``batch / (batch_gpu · processes)``
+accumulated chunks and one Adam step with gradients averaged over processes; (3) G EMA
+update; (4) the ADA controller.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_core.data.dataset import ImageDataset
+from gan_core.latents import zs_from_seeds
+from gan_core.media import to_uint8
+from gan_core.train import distributed as ddp
+from gan_core.train.augment import AdaController, AugmentPipe
+from gan_core.train.ema import ema_beta, ema_update
+from gan_core.train.loss import StyleGANLoss, lazy_adam_params
+from gan_core.train.options import OptionError, TrainOptions, build_networks, resolve, run_description
+from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
+from gan_core.train.sampler import StepBatchSampler
+from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise OptionError(f"--device {name}: this machine has no usable CUDA device; use --device cpu")
+        return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+    if name != "cpu":
+        raise OptionError(f"unknown device {name!r}: use auto, cpu or cuda")
+    return torch.device("cpu")
+
+
+def _check_compatible(net: torch.nn.Module, ds: ImageDataset, what: str) -> None:
+    res = getattr(net, "img_resolution", None)
+    ch = getattr(net, "img_channels", None)
+    c_dim = getattr(net, "c_dim", None)
+    if (res, ch) != (ds.resolution, ds.num_channels) or c_dim != ds.label_dim:
+        raise OptionError(f"{what} is for {res}×{res}×{ch} images with {c_dim} label dims, but the dataset has "
+                          f"{ds.resolution}×{ds.resolution}×{ds.num_channels} images with {ds.label_dim} "
+                          f"(use the matching dataset, or --cond to match the labels)")
+
+
+class Trainer:
+    """Everything one training process holds. Rank 0 also owns the run directory."""
+
+    def __init__(self, opts: TrainOptions, dist_info: ddp.DistInfo | None = None) -> None:
+        self.start_time = time.time()
+        device_hint = "cuda" if opts.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+        self.dist = dist_info if dist_info is not None else ddp.init_from_env(device_hint)
+        self.device = pick_device(opts.device, self.dist.local_rank)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        if not opts.data:
+            raise OptionError("--data is required: a dataset zip, image folder or LMDB (see `ganscope dataset`)")
+        self.dataset = ImageDataset(opts.data, xflip=opts.mirror, use_labels=opts.cond, strict=opts.strict_data)
+        self.o = o = resolve(opts, self.dataset.resolution, self.dist.world_size)
+        self.per_rank = o.batch // self.dist.world_size
+        self.chunks = self.per_rank // o.batch_gpu
+
+        # Resume source (read before choosing the run directory: --resume DIR continues in DIR).
+        self.resume_path = resolve_resume(o.resume) if o.resume else None
+        self.run: RunDirectory | None = None
+        if self.dist.is_main:
+            self.run = RunDirectory(self._choose_run_dir(), total_kimg=o.kimg)
+            self.dataset.broken_log = str(self.run.file("broken_images.txt"))
+            self.run.clean_temporaries()
+            self.run.write_status(state="starting")
+            self.run.write_options({**o.to_dict(), "run_dir": str(self.run.path), "world_size": self.dist.world_size,
+                                    "dataset": {"path": self.dataset.path, "num_images": self.dataset.num_images,
+                                                "resolution": self.dataset.resolution,
+                                                "channels": self.dataset.num_channels,
+                                                "label_dim": self.dataset.label_dim}})
+        try:
+            self._build(o)
+        except BaseException as e:
+            if self.run is not None:
+                self.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
+            raise
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def _choose_run_dir(self) -> Path:
+        o = self.o
+        if o.run_dir:
+            path = Path(o.run_dir)
+        elif self.resume_path is not None and o.outdir is None and Path(o.resume).is_dir():
+            path = Path(o.resume)
+        else:
+            name = Path(self.dataset.path).name
+            name = name[:-4] if name.lower().endswith(".zip") else name
+            path = next_run_dir(o.outdir or "training-runs", run_description(o, name, self.dist.world_size))
+        if path.exists() and not path.is_dir():
+            raise OptionError(f"run directory {path} exists and is not a folder")
+        has_run = path.is_dir() and ((path / "stats.jsonl").exists() or any(path.glob("network-snapshot-*.pt")))
+        resuming_here = self.resume_path is not None and path.resolve() in (self.resume_path.resolve(),
+                                                                             self.resume_path.resolve().parent)
+        if has_run and not resuming_here:
+            raise OptionError(f"run directory {path} already holds a run; continue it with --resume {path}, "
+                              f"or choose another --run-dir")
+        return path
+
+    def _build(self, o: TrainOptions) -> None:
+        ds, dev = self.dataset, self.device
+        torch.manual_seed(o.seed)  # identical initial networks on every process
+        ck = None
+        if self.resume_path is not None:
+            from gan_core.io import load_checkpoint
+
+            ck = load_checkpoint(self.resume_path)
+        G, D = build_networks(o, ds.resolution, ds.num_channels, ds.label_dim)
+        if ck is not None:
+            src_G = ck.G if ck.G is not None else ck.G_ema
+            if src_G is None:
+                raise OptionError(f"--resume {self.resume_path}: the file holds no generator")
+            _check_compatible(src_G, ds, f"--resume {self.resume_path.name}")
+            G = copy.deepcopy(src_G)
+            if ck.D is not None:
+                D = copy.deepcopy(ck.D)
+        self.G = G.to(dev).train().requires_grad_(False)
+        self.D = D.to(dev).train().requires_grad_(False)
+        src_ema = ck.G_ema if ck is not None and ck.G_ema is not None else self.G
+        self.G_ema = copy.deepcopy(src_ema).to(dev).eval().requires_grad_(False)
+        for net in (self.G, self.D, self.G_ema):
+            ddp.broadcast_module(net, self.dist)
+
+        self.augment_pipe: AugmentPipe | None = None
+        self.ada: AdaController | None = None
+        if o.aug != "noaug":
+            self.augment_pipe = AugmentPipe().to(dev)
+            if o.aug == "fixed":
+                self.augment_pipe.p.fill_(o.p)
+            else:
+                self.ada = AdaController(self.augment_pipe, target=o.target, interval=o.ada_interval,
+                                         ada_kimg=o.ada_kimg)
+        self.loss = StyleGANLoss(self.G, self.D, self.augment_pipe, r1_gamma=o.gamma, style_mixing_prob=o.style_mixing,
+                                 pl_weight=o.pl_weight, blur_init_sigma=o.blur_sigma, blur_fade_kimg=o.blur_fade_kimg,
+                                 on_real_logits=self.ada.accumulate if self.ada is not None else None)
+        self.loss.pl_mean = self.loss.pl_mean.to(dev)
+        betas = (0.0, 0.99)
+        g_int = o.pl_interval if o.pl_weight > 0 else None
+        d_int = o.r1_interval if o.gamma > 0 else None
+        lr, b = lazy_adam_params(o.glr, betas, g_int)
+        self.G_opt = torch.optim.Adam(self.G.parameters(), lr=lr, betas=b, eps=1e-8)
+        lr, b = lazy_adam_params(o.dlr, betas, d_int)
+        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=lr, betas=b, eps=1e-8)
+
+        self.cur_nimg = 0
+        self.step_idx = 0
+        self.tick = 0
+        self.wall_offset = 0.0
+        ts = ck.training_state if ck is not None else None
+        if ts:
+            self.cur_nimg = int(ts["cur_nimg"])
+            self.step_idx = int(ts["step"])
+            self.tick = int(ts.get("tick", 0))
+            self.wall_offset = float(ts.get("wall_s", 0.0))
+            self.G_opt.load_state_dict(ts["G_opt"])
+            self.D_opt.load_state_dict(ts["D_opt"])
+            aug = ts.get("augment") or {}
+            if self.ada is not None and "sign_sum" in aug:
+                self.ada.load_state_dict(aug)
+            elif self.augment_pipe is not None and o.aug == "ada" and "p" in aug:
+                self.augment_pipe.p.fill_(float(aug["p"]))
+            if ts.get("pl_mean") is not None:
+                self.loss.pl_mean = torch.as_tensor(ts["pl_mean"]).to(dev).clone()
+        self._resume_rng = ts.get("rng") if ts and self.dist.world_size == 1 else None
+        rank_seed = o.seed * max(self.dist.world_size, 1) + self.dist.rank
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng)
+        else:
+            torch.manual_seed(rank_seed + 7919 * self.step_idx)
+            np.random.seed((rank_seed + 7919 * self.step_idx) % 2 ** 32)
+        self.sampler = StepBatchSampler(len(ds), o.batch, seed=o.seed, rank=self.dist.rank,
+                                        world_size=self.dist.world_size, start_step=self.step_idx)
+        loader_kw: dict[str, Any] = dict(batch_sampler=self.sampler, num_workers=o.workers,
+                                         pin_memory=dev.type == "cuda",
+                                         generator=torch.Generator().manual_seed(o.seed))
+        if o.workers > 0:
+            loader_kw["prefetch_factor"] = 2
+        self.loader = torch.utils.data.DataLoader(ds, **loader_kw)
+        self.data_iter = iter(self.loader)
+        cols, rows = o.grid
+        n = cols * rows
+        self.grid_z = zs_from_seeds(list(range(n)), self.G.z_dim).to(dev)
+        self.grid_c = self._grid_labels(n, cols).to(dev)
+        self.stats: dict[str, list[float]] = {}
+        self.last_snapshot_nimg: int | None = None
+
+    def _grid_labels(self, n: int, cols: int) -> torch.Tensor:
+        ds = self.dataset
+        if ds.label_dim == 0:
+            return torch.zeros([n, 0])
+        labels = ds.labels
+        if np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(1) == 1):  # one-hot classes
+            c = torch.zeros([n, ds.label_dim])
+            for i in range(n):
+                c[i, (i // cols) % ds.label_dim] = 1
+            return c
+        return torch.from_numpy(labels[np.arange(n) % len(labels)]).float()
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def _sample_c(self, n: int) -> torch.Tensor:
+        if self.dataset.label_dim == 0:
+            return torch.zeros([n, 0], device=self.device)
+        idx = torch.randint(len(self.dataset.labels), [n])
+        return torch.from_numpy(self.dataset.labels[idx.numpy()]).to(self.device)
+
+    def _record(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            s = self.stats.setdefault(k, [0.0, 0])
+            s[0] += v
+            s[1] += 1
+
+    def take_stats(self) -> dict[str, float | None]:
+        """Mean of each logged value since the last call (None when it was not computed)."""
+        out = {k: (s[0] / s[1] if s[1] else None) for k, s in self.stats.items()}
+        self.stats = {}
+        return out
+
+    def step(self) -> None:
+        """One training step over ``batch`` images (all processes together)."""
+        o, dev = self.o, self.device
+        real_img, real_c = next(self.data_iter)
+        real_img = real_img.to(dev, non_blocking=True).to(torch.float32) / 127.5 - 1
+        real_c = real_c.to(dev)
+        real_imgs, real_cs = real_img.split(o.batch_gpu), real_c.split(o.batch_gpu)
+        phases = [("G", "Gmain", 1)]
+        if o.pl_weight > 0 and self.step_idx % o.pl_interval == 0:
+            phases.append(("G", "Greg", o.pl_interval))
+        phases.append(("D", "Dmain", 1))
+        if o.gamma > 0 and self.step_idx % o.r1_interval == 0:
+            phases.append(("D", "Dreg", o.r1_interval))
+        for which, phase, gain in phases:
+            net, opt = (self.G, self.G_opt) if which == "G" else (self.D, self.D_opt)
+            gen_z = torch.randn([self.per_rank, self.G.z_dim], device=dev).split(o.batch_gpu)
+            gen_c = self._sample_c(self.per_rank).split(o.batch_gpu)
+            opt.zero_grad(set_to_none=True)
+            net.requires_grad_(True)
+            for i in range(self.chunks):
+                vals = self.loss.accumulate(phase, real_imgs[i], real_cs[i], gen_z[i], gen_c[i],
+                                            gain=gain / self.chunks, cur_nimg=self.cur_nimg)
+                self._record(vals)
+            net.requires_grad_(False)
+            ddp.average_gradients(list(net.parameters()), self.dist)
+            opt.step()
+        ema_update(self.G_ema, self.G, ema_beta(o.batch, o.ema_kimg, self.cur_nimg, o.ema_rampup))
+        self.cur_nimg += o.batch
+        self.step_idx += 1
+        if self.ada is not None:
+            self.ada.update(self.step_idx, o.batch,
+                            reduce=lambda t: ddp.all_reduce_sum(t.to(dev), self.dist).cpu())
+        self._record({"augment_p": self.augment_p})
+
+    @property
+    def augment_p(self) -> float:
+        return float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0
+
+    # -- outputs (rank 0) ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def render_grid(self) -> np.ndarray:
+        """G_ema at the fixed grid seeds as one ``[rows·R, cols·R, C]`` uint8 image."""
+        imgs = []
+        for z, c in zip(self.grid_z.split(self.o.batch_gpu), self.grid_c.split(self.o.batch_gpu)):
+            imgs.append(self.G_ema(z, c, noise_mode="const").cpu())
+        return image_grid(to_uint8(torch.cat(imgs)), self.o.grid[0])
+
+    def reals_grid(self) -> np.ndarray:
+        cols, rows = self.o.grid
+        n = min(cols * rows, self.dataset.num_images)
+        imgs = np.stack([self.dataset.get_image(i) for i in range(n)]).transpose(0, 2, 3, 1)
+        return image_grid(imgs, cols)
+
+    def training_state(self) -> dict[str, Any]:
+        ada = self.ada.state_dict() if self.ada is not None else {"p": self.augment_p}
+        return {"options": self.o.to_dict(), "cur_nimg": self.cur_nimg, "step": self.step_idx, "tick": self.tick,
+                "wall_s": self.wall_s(), "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
+                "augment": ada, "pl_mean": self.loss.pl_mean.detach().cpu(), "rng": rng_state(),
+                "world_size": self.dist.world_size}
+
+    def wall_s(self) -> float:
+        return self.wall_offset + time.time() - self.start_time
+
+    def save_snapshot(self) -> Path | None:
+        """Write ``network-snapshot-NNNNNN.pt`` + ``fakesNNNNNN.png`` (rank 0) and keep the last K."""
+        if self.run is None:
+            return None
+        name = snapshot_name(self.cur_nimg)
+        path = save_snapshot(self.run.file(name), self.G, self.D, self.G_ema, self.training_state())
+        self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
+        self.run.prune_snapshots(self.o.keep_snapshots)
+        self.run.latest_snapshot_path = path
+        self.last_snapshot_nimg = self.cur_nimg
+        self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
+        return path
+
+    def close(self) -> None:
+        self.data_iter = None
+        self.loader = None
+        self.dataset.close()
+
+
+__all__ = ["Trainer", "pick_device"]
