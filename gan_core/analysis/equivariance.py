@@ -162,7 +162,10 @@ def compute_equivariance(G, num: int, metrics: Iterable[str] = METRICS, seed: in
         raise ValueError(f"the number of samples must be at least 1, got {num}")
     if batch < 1:
         raise ValueError(f"the batch size must be at least 1, got {batch}")
-    device = torch.device(device) if device is not None else next(G.parameters()).device
+    if device is None:
+        tensors = list(G.parameters()) + list(G.buffers())
+        device = tensors[0].device if tensors else torch.device("cpu")
+    device = torch.device(device)
     gen = torch.Generator().manual_seed(int(seed))
     res = int(G.img_resolution)
     sums = {m: [0.0, 0.0] for m in metrics}

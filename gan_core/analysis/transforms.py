@@ -22,6 +22,7 @@ radians here; a positive angle turns content counter-clockwise as displayed (y d
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -112,39 +113,61 @@ def bandlimit_filter(mat: torch.Tensor, a: int = 3, radius: int = 6, up: int = 4
     """The 2-D filter that band-limits to the intersection of the input pixel grid's band and the
     band of the grid mapped by ``mat`` (2×2), sampled every ``1/up`` pixel.
 
-    Built on a square grid of half-width ``design_radius`` pixels: the product of two 1-D sincs
-    in input axes convolved (circularly, by FFT) with the same in the axes ``mat`` maps to,
-    times the convolution of the two correspondingly oriented 2-D Lanczos-``a`` windows; then
-    cut to ``|x|, |y| < radius`` and normalized so that each of the ``up²`` sub-pixel phases sums
-    to 1 (a flat image stays flat after upsampling). Returns ``[2·radius·up − 1]²`` float32,
-    centred (odd size, centre tap at offset 0)."""
+    The ideal part is the convolution of ``sinc(x)·sinc(y)`` (input axes) with the same in the
+    axes ``mat`` maps to, taken as a circular convolution on a square grid of half-width
+    ``design_radius`` pixels (the sinc tails are cut there); the window is the convolution of the
+    two correspondingly oriented 2-D Lanczos-``a`` windows (compact, so computed directly). The
+    product is cut to ``|x|, |y| < radius`` and normalized so that each of the ``up²`` sub-pixel
+    phases sums to 1 (a flat image stays flat). Returns ``[2·radius·up − 1]²`` float32, centred
+    (odd size, centre tap at offset 0)."""
     mat = torch.as_tensor(mat, dtype=torch.float64)[:2, :2]
+    k = radius * up - 1                                                 # taps -k..k around the centre
     n = 2 * design_radius * up - 1
-    pos = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) / up      # centred grid, 0 in the middle
-    pos = torch.fft.ifftshift(pos)                                       # FFT order: offset 0 at index 0
-    yi, xi = torch.meshgrid(pos, pos, indexing="ij")
-    xo = mat[0, 0] * xi + mat[0, 1] * yi
-    yo = mat[1, 0] * xi + mat[1, 1] * yi
-
-    def circular_conv(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return torch.fft.ifft2(torch.fft.fft2(u) * torch.fft.fft2(v)).real
-
-    ideal = circular_conv(torch.sinc(xi) * torch.sinc(yi), torch.sinc(xo) * torch.sinc(yo))
-    window = circular_conv(lanczos_window(xi, a) * lanczos_window(yi, a),
-                           lanczos_window(xo, a) * lanczos_window(yo, a))
-    f = torch.fft.fftshift(ideal * window)                               # centred again
-    c = (n - 1) // 2
-    k = radius * up - 1
-    f = f[c - k:c + k + 1, c - k:c + k + 1]
+    # Ideal part: circular convolution on the n-point grid through the DFT. The input-axes sinc is
+    # separable, so its 2-D DFT is an outer product of 1-D DFTs; only the central (2k+1)² taps are
+    # needed, so the inverse DFT is evaluated at those offsets only.
+    # (float32 here, as the published metric's filters are: 4× faster, and the taps agree to ~1e-6.)
+    idx = torch.arange(n, dtype=torch.float64)
+    pos = torch.where(idx <= (n - 1) // 2, idx, idx - n) / up           # FFT order: offset 0 at index 0
+    pos32 = pos.to(torch.float32)
+    yi, xi = torch.meshgrid(pos32, pos32, indexing="ij")
+    m32 = mat.to(torch.float32)
+    xo = m32[0, 0] * xi + m32[0, 1] * yi
+    yo = m32[1, 0] * xi + m32[1, 1] * yi
+    s1 = torch.fft.fft(torch.sinc(pos32))
+    spec = (s1[:, None] * s1[None, :]) * torch.fft.fft2(torch.sinc(xo) * torch.sinc(yo))
+    offs = torch.arange(-k, k + 1, dtype=torch.float64)
+    # [2k+1, n] partial inverse DFT; the phase (offset·index mod n) is reduced exactly in integers.
+    e = torch.exp(2j * math.pi * ((offs[:, None] * idx[None, :]) % n) / n).to(torch.complex64)
+    ideal = (e @ spec @ e.T).real.to(torch.float64) / (n * n)
+    # Window part: both windows have compact support, so a direct (linear) convolution is exact.
+    ji = torch.arange(-(a * up), a * up + 1, dtype=torch.float64) / up
+    wi = lanczos_window(ji, a)[:, None] * lanczos_window(ji, a)[None, :]
+    reach = int(math.ceil(a * up * float(torch.linalg.inv(mat).abs().sum(1).max()))) + 1
+    jo = torch.arange(-reach, reach + 1, dtype=torch.float64) / up
+    yy, xx = torch.meshgrid(jo, jo, indexing="ij")
+    wo = lanczos_window(mat[0, 0] * xx + mat[0, 1] * yy, a) * lanczos_window(mat[1, 0] * xx + mat[1, 1] * yy, a)
+    full = F.conv2d(wo[None, None], wi.flip(0, 1)[None, None], padding=wi.shape[0] - 1)[0, 0]
+    c = (full.shape[0] - 1) // 2
+    if c >= k:
+        window = full[c - k:c + k + 1, c - k:c + k + 1]
+    else:
+        window = F.pad(full, [k - c] * 4)
+    f = ideal * window
     # Normalize every sub-pixel phase (taps whose offsets share the same fractional part).
-    m = f.shape[0]
-    phase = (torch.arange(m) - k) % up
+    phase = (torch.arange(2 * k + 1) - k) % up
     out = torch.empty_like(f)
     for py in range(up):
         for px in range(up):
             sel = (phase[:, None] == py) & (phase[None, :] == px)
             out[sel] = f[sel] / f[sel].sum()
     return out.to(torch.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_filter(mat: tuple[float, ...], a: int, radius: int, up: int) -> torch.Tensor:
+    """``bandlimit_filter`` memoized on its arguments (the app re-uses angles while animating)."""
+    return bandlimit_filter(torch.tensor(mat, dtype=torch.float64).reshape(2, 2), a=a, radius=radius, up=up)
 
 
 def warp_bandlimited(x: torch.Tensor, mat: torch.Tensor, shift: Sequence[float] = (0.0, 0.0), a: int = 3,
@@ -159,7 +182,7 @@ def warp_bandlimited(x: torch.Tensor, mat: torch.Tensor, shift: Sequence[float] 
     radius = 2 * a if radius is None else radius
     N, C, H, W = x.shape
     mat = torch.as_tensor(mat, dtype=torch.float64)[:2, :2]
-    f = bandlimit_filter(mat, a=a, radius=radius, up=up).to(device=x.device, dtype=x.dtype)
+    f = _cached_filter(tuple(mat.flatten().tolist()), a, radius, up).to(device=x.device, dtype=x.dtype)
     k = (f.shape[0] - 1) // 2                                            # centre tap index
     # Upsample: y[i] = sum_j x[j] f[i - up*j], so y index i sits at input position (i - k) / up.
     weight = f[None, None].expand(C, 1, -1, -1)
@@ -198,7 +221,8 @@ def pseudo_rotate(x: torch.Tensor, angle: float, a: int = 3) -> tuple[torch.Tens
     Returns ``(filtered, mask)``; the mask drops the border the filter reaches past."""
     _check_images(x)
     C = x.shape[1]
-    f = bandlimit_filter(rotation_2x2(angle), a=a, radius=2 * a, up=1).to(device=x.device, dtype=x.dtype)
+    mat = rotation_2x2(angle)
+    f = _cached_filter(tuple(mat.flatten().tolist()), a, 2 * a, 1).to(device=x.device, dtype=x.dtype)
     k = (f.shape[0] - 1) // 2
     out = F.conv2d(x, f[None, None].expand(C, 1, -1, -1), padding=k, groups=C)
     mask = torch.zeros_like(x)
