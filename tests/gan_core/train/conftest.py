@@ -17,7 +17,7 @@ def tiny_zip(tmp_path_factory):
 
 def tiny_options(data, run_dir, **kw) -> TrainOptions:
     """A model small enough that a step takes a few tens of milliseconds on one CPU core."""
-    base = dict(data=str(data), run_dir=str(run_dir), cfg="stylegan2", kimg=0.016, batch=4, cbase=128, cmax=16,
+    base = dict(data=str(data), run_dir=None if run_dir is None else str(run_dir), cfg="stylegan2", kimg=0.016, batch=4, cbase=128, cmax=16,
                 map=2, z_dim=16, w_dim=16, workers=0, tick=0.004, snap=0, preview_interval=0.5, grid=(2, 2))
     base.update(kw)
     return TrainOptions(**base)
