@@ -173,15 +173,23 @@ def compute_equivariance(G, num: int, metrics: Iterable[str] = METRICS, seed: in
     done = 0
     while done < num:
         n = min(batch, num - done)
-        z = torch.randn([n, G.z_dim], generator=gen).to(device)
+        # Draw per sample (z, class, one transform per metric), so the batch size does not change
+        # which latents and transforms a seed gives.
+        zs, classes, draws_by_metric = [], [], {m: [] for m in metrics}
+        for _ in range(n):
+            zs.append(torch.randn([G.z_dim], generator=gen))
+            if getattr(G, "c_dim", 0):
+                classes.append(int(torch.randint(G.c_dim, [1], generator=gen)))
+            for m in metrics:
+                draws_by_metric[m].append(sample_transform(m, res, gen))
+        z = torch.stack(zs).to(device)
         c = None
-        if getattr(G, "c_dim", 0):
-            idx = torch.randint(G.c_dim, [n], generator=gen)
-            c = torch.nn.functional.one_hot(idx, G.c_dim).to(device=device, dtype=torch.float32)
+        if classes:
+            c = torch.nn.functional.one_hot(torch.tensor(classes), G.c_dim).to(device=device, dtype=torch.float32)
         ws = G.mapping(z, c, truncation_psi=truncation_psi)
         original = G.synthesis(ws, input_transform=identity).float()
         for m in metrics:
-            draws = [sample_transform(m, res, gen) for _ in range(n)]
+            draws = draws_by_metric[m]
             mats = torch.stack([G.user_transform_matrix(d["translate"], d["angle_deg"]) for d in draws])
             transformed = G.synthesis(ws, input_transform=mats).float()
             for i, d in enumerate(draws):

@@ -168,7 +168,9 @@ def db_to_unit(db: torch.Tensor | np.ndarray, db_range: tuple[float, float] | No
 
 def radial_profile(spectrum_centered: torch.Tensor | np.ndarray, num_bins: int | None = None,
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged spectrum of a centred ``[S, S']`` spectrum (power or dB, as given).
+    """Radially averaged spectrum of a centred ``[S, S']`` spectrum. Pass linear power (e.g.
+    ``10 ** (db / 10)``) and convert the profile to dB afterwards for the physical average; dB
+    values are averaged as given.
     Returns ``(freq, value)``: bin centres in cycles per pixel of the padded grid (0 .. 0.5, up
     to Nyquist along the shorter axis) and the mean over each ring."""
     s = np.asarray(spectrum_centered.cpu() if isinstance(spectrum_centered, torch.Tensor) else spectrum_centered,
