@@ -158,5 +158,6 @@ def run(args) -> int:
             raise
         print(f"ganscope train: failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    print(f"ganscope train: {state}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"ganscope train: {state}")
     return 0

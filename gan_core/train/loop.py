@@ -179,6 +179,11 @@ class TrainingLoop:
                     first_step = False
                 elif now - self.last_preview >= o.preview_interval:
                     self._preview()
+        if t.dist.enabled:
+            synced = t.ranks_in_sync()
+            if t.run is not None:
+                t.run.log(f"{t.dist.world_size} processes in sync: {'yes' if synced else 'NO (networks differ)'}",
+                          echo=not synced)
         if t.last_snapshot_nimg != t.cur_nimg or t.run is not None and t.run.latest_snapshot_path is None:
             t.save_snapshot()
         if t.run is not None:

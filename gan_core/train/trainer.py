@@ -257,8 +257,8 @@ class Trainer:
                 vals = self.loss.accumulate(phase, real_imgs[i], real_cs[i], gen_z[i], gen_c[i],
                                             gain=gain / self.chunks, cur_nimg=self.cur_nimg)
                 self._record(vals)
-            net.requires_grad_(False)
             ddp.average_gradients(list(net.parameters()), self.dist)
+            net.requires_grad_(False)
             opt.step()
         ema_update(self.G_ema, self.G, ema_beta(o.batch, o.ema_kimg, self.cur_nimg, o.ema_rampup))
         self.cur_nimg += o.batch
@@ -310,6 +310,17 @@ class Trainer:
         self.last_snapshot_nimg = self.cur_nimg
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
         return path
+
+    def ranks_in_sync(self) -> bool:
+        """Whether every process holds the same G, D and G_ema (a checksum compared over processes)."""
+        if not self.dist.enabled:
+            return True
+        with torch.no_grad():
+            total = torch.stack([torch.cat([p.detach().double().flatten() for p in net.parameters()]).sum()
+                                 for net in (self.G, self.D, self.G_ema)]).to(self.device)
+        lo = -ddp.all_reduce_max(-total, self.dist)
+        hi = ddp.all_reduce_max(total, self.dist)
+        return bool(torch.equal(lo, hi))
 
     def close(self) -> None:
         self.data_iter = None
