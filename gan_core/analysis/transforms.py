@@ -103,7 +103,8 @@ def translate_fractional(x: torch.Tensor, tx: float, ty: float, a: int = 3) -> t
 # --------------------------------------------------------------------------------------------
 
 def rotation_2x2(angle: float) -> torch.Tensor:
-    """``[[cos, -sin], [sin, cos]]`` (float64) acting on (x, y) pixel offsets."""
+    """``[[cos, -sin], [sin, cos]]`` (float64) acting on (x, y) pixel offsets; with y pointing
+    down a positive angle turns points clockwise as displayed (``rotate`` uses ``-angle``)."""
     c, s = math.cos(float(angle)), math.sin(float(angle))
     return torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
 
