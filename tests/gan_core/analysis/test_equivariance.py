@@ -92,3 +92,31 @@ def test_parse_metrics():
         parse_metrics("eqt,eqx")
     with pytest.raises(ValueError, match="none given"):
         parse_metrics(",")
+
+
+def test_sign_conventions_match_real_stylegan3_generators():
+    """On real networks (the official fixtures' weights): an R model is rotation-equivariant for
+    the angle convention used here and not for the opposite one; a T model shifts exactly."""
+    from gan_core.models.registry import build_network
+    from tests.conftest import load_fixture
+
+    def load(name):
+        case = load_fixture("official", name)
+        G = build_network("stylegan3", "G", case["init_kwargs"])
+        G.load_state_dict(case["G_state_dict"])
+        return G.eval().requires_grad_(False), case["reference"]["z"][:1]
+
+    G, z = load("sg3r_32.pt")
+    ws = G.mapping(z, None)
+    right = equivariance_sample(G, ws, "eqr", angle_deg=30.0)
+    assert right.psnr_db > 50
+    with torch.no_grad():
+        orig = G.synthesis(ws, input_transform=G.user_transform_matrix((0, 0), 0))
+        flipped = G.synthesis(ws, input_transform=G.user_transform_matrix((0, 0), -30.0))
+    from gan_core.analysis.equivariance import compare
+    ref, cand, mask = compare("eqr", orig, flipped, (0.0, 0.0), 30.0)
+    wrong = psnr_db(float(((cand - ref).square() * mask).sum()), float(mask.sum()))
+    assert wrong < right.psnr_db - 20
+    G, z = load("sg3t_32.pt")
+    shifted = equivariance_sample(G, G.mapping(z, None), "eqt", translate=(3 / 32, -2 / 32))
+    assert shifted.psnr_db > 50
