@@ -352,7 +352,8 @@ class App:
             self.settings.save(self.settings_path)
         except OSError as e:
             print(f"ganscope: could not save settings to {self.settings_path}: {e}")
-        self.worker.stop()
+        if not self.worker.stop():
+            print("ganscope: a render was still running when the window closed")
         self.running = False
         dpg.destroy_context()
 

@@ -70,11 +70,15 @@ class RenderWorker:
             time.sleep(0.005)
         return False
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 120.0) -> bool:
+        """Finish the render in progress (torch cannot be interrupted mid-call) and end the
+        thread; False if it is still running after ``timeout`` seconds."""
         with self._cond:
             self._stop = True
+            self._pending = None
             self._cond.notify()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
     # -- worker side ---------------------------------------------------------------------------
 
