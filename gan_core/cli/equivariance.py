@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--network", required=True, help="StyleGAN3 checkpoint (official .pkl or ganscope .pt), or 'demo'")
     p.add_argument("--num", type=int, default=100, help="number of latents (default 100; the paper uses 50000)")
     p.add_argument("--metrics", default="eqt,eqt_frac,eqr", help="comma list of eqt, eqt_frac, eqr (default all)")
-    p.add_argument("--json", default=None, help="write {metric: dB} to this JSON file")
+    p.add_argument("--json", default=None, help="write {metric: dB} to this JSON file (null where the PSNR is "
+                   "infinite, i.e. zero error, or undefined)")
     p.add_argument("--seed", type=int, default=0, help="random seed for latents and transforms (default 0)")
     p.add_argument("--batch", type=int, default=4, help="latents per forward pass (default 4)")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none, as the paper)")
@@ -60,7 +61,7 @@ def run(args) -> int:
     for m in metrics:
         print(f"{METRIC_LABELS[m]:<10} {result[m]:8.3f} dB")
     if args.json:
-        clean = {m: (None if math.isnan(v) else v) for m, v in result.items()}
+        clean = {m: (v if math.isfinite(v) else None) for m, v in result.items()}   # strict JSON
         _write_json_atomic(Path(args.json), clean)
         print(args.json)
     return 0
