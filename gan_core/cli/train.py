@@ -80,6 +80,9 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+_bool.__name__ = "boolean (true/false)"
+
+
 def _saved_options(resume: str) -> dict:
     """Options of the run being resumed (training_options.json beside the snapshot), or {}."""
     p = Path(resume)

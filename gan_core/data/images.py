@@ -44,6 +44,8 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
                 arr = (np.asarray(im, dtype=np.float64) / 257.0).clip(0, 255).astype(np.uint8)[:, :, None]
             else:
                 arr = np.asarray(im.convert("RGB"))
+    except Image.UnidentifiedImageError:
+        raise BrokenImageError(name, "not an image file (unrecognised format)") from None
     except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged files
         reason = str(e) or type(e).__name__
         raise BrokenImageError(name, f"cannot decode image ({reason})") from None

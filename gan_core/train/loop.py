@@ -58,6 +58,7 @@ class TrainingLoop:
         self.img_per_s: float | None = None
         self.eta_s: float | None = None
         self.last_preview = 0.0
+        self.render_s = 0.0  # how long the last preview render took
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -103,7 +104,10 @@ class TrainingLoop:
         t = self.t
         if t.run is None:
             return
-        t.run.write_png("live_preview.png", t.render_grid())
+        t0 = time.time()
+        grid = t.render_grid()
+        self.render_s = max(self.render_s * 0.5, time.time() - t0) if self.render_s else time.time() - t0
+        t.run.write_png("live_preview.png", grid)
         snap = t.run.latest_snapshot_path
         t.run.write_status(state=state, kimg=t.cur_nimg / 1000, img_per_s=self.img_per_s, eta_s=self.eta_s,
                            latest_snapshot=None if snap is None else snap.name)
@@ -177,7 +181,9 @@ class TrainingLoop:
                     self._end_tick(t.cur_nimg - tick_start_nimg, now - tick_start_time, step_time)
                     tick_start_nimg, tick_start_time, step_time = t.cur_nimg, time.time(), 0.0
                     first_step = False
-                elif now - self.last_preview >= o.preview_interval:
+                elif now - self.last_preview >= max(o.preview_interval, 4 * self.render_s):
+                    # (a preview that is slow to render, e.g. a big grid on a CPU, is refreshed less
+                    # often so that it never takes more than a fifth of the training time)
                     self._preview()
         if t.dist.enabled:
             synced = t.ranks_in_sync()

@@ -200,6 +200,7 @@ class Trainer:
         self.grid_z = zs_from_seeds(list(range(n)), self.G.z_dim).to(dev)
         self.grid_c = self._grid_labels(n, cols).to(dev)
         self.stats: dict[str, list[float]] = {}
+        self._grid_cache: tuple[int, np.ndarray] | None = None
         self.last_snapshot_nimg: int | None = None
 
     def _grid_labels(self, n: int, cols: int) -> torch.Tensor:
@@ -276,11 +277,17 @@ class Trainer:
 
     @torch.no_grad()
     def render_grid(self) -> np.ndarray:
-        """G_ema at the fixed grid seeds as one ``[rows·R, cols·R, C]`` uint8 image."""
+        """G_ema at the fixed grid seeds as one ``[rows·R, cols·R, C]`` uint8 image (rendered once
+        per training step: the preview, the tick and the snapshot share it)."""
+        if self._grid_cache is not None and self._grid_cache[0] == self.step_idx:
+            return self._grid_cache[1]
         imgs = []
-        for z, c in zip(self.grid_z.split(self.o.batch_gpu), self.grid_c.split(self.o.batch_gpu)):
+        chunk = max(self.o.batch_gpu, 16)
+        for z, c in zip(self.grid_z.split(chunk), self.grid_c.split(chunk)):
             imgs.append(self.G_ema(z, c, noise_mode="const").cpu())
-        return image_grid(to_uint8(torch.cat(imgs)), self.o.grid[0])
+        grid = image_grid(to_uint8(torch.cat(imgs)), self.o.grid[0])
+        self._grid_cache = (self.step_idx, grid)
+        return grid
 
     def reals_grid(self) -> np.ndarray:
         cols, rows = self.o.grid

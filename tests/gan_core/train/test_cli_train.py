@@ -1,0 +1,57 @@
+"""``ganscope train`` on the command line: one-line errors (exit 2), run directories, resume in place."""
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+
+from gan_core.cli import main
+
+TINY = ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "2", "--zdim", "16", "--wdim", "16",
+        "--workers", "0", "--no-progress"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "missing.zip"], "no such file"),
+    (["--kimg", "1"], "--data is required"),
+    (["--data", "{zip}", "--batch", "6", "--batch-gpu", "4"], "not a multiple of --batch-gpu"),
+    (["--data", "{zip}", "--kimg", "0"], "--kimg must be positive"),
+    (["--data", "{zip}", "--cond", "maybe"], "invalid boolean (true/false) value: 'maybe'"),
+    (["--data", "{zip}", "--resume", "{tmp}/nothing-here"], "no such file"),
+])
+def test_bad_options_one_line_exit_2(args, message, tiny_zip, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [a.format(zip=tiny_zip, tmp=tmp_path) for a in args]
+    with pytest.raises(SystemExit) if "maybe" in args else contextlib.nullcontext() as exc:
+        rc = main(["train", "--outdir", str(tmp_path / "runs")] + args)
+    err = capsys.readouterr().err
+    if exc is not None and hasattr(exc, "value"):
+        assert exc.value.code == 2
+    else:
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and err.startswith("ganscope train: error:")
+    assert message in err
+
+
+def test_outdir_numbering_and_resume_in_place(tiny_zip, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", "--data", str(tiny_zip), "--outdir", str(runs), "--kimg", "0.004", "--cfg", "stylegan3-t",
+                 "--keep-snapshots", "1", "--desc", "tiny"] + TINY) == 0
+    run = runs / "00000-tiny"
+    assert (run / "network-snapshot-000000.pt").is_file()
+    # the same run directory again without --resume is refused
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.004"] + TINY) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    # --resume RUN_DIR alone continues in place with the saved options; --kimg extends it
+    assert main(["train", "--resume", str(run), "--kimg", "0.008", "--no-progress"]) == 0
+    opts = json.loads((run / "training_options.json").read_text())
+    assert opts["cfg"] == "stylegan3-t" and opts["kimg"] == 0.008 and opts["batch"] == 4
+    rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert [p.name for p in run.glob("network-snapshot-*.pt")] == ["network-snapshot-000000.pt"]
+    status = json.loads((run / "live_status.json").read_text())
+    assert status["state"] == "finished" and status["kimg"] == 0.008
+    # a new run gets the next number
+    assert main(["train", "--data", str(tiny_zip), "--outdir", str(runs), "--kimg", "0.004", "--desc", "tiny"]
+                + TINY) == 0
+    assert (runs / "00001-tiny" / "stats.jsonl").is_file()
