@@ -2,6 +2,7 @@
 person would see."""
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -340,3 +341,48 @@ def test_conditional_model_shows_the_class_picker(app, tiny_cond, tiny_sg2):
     app.open_model(str(tiny_sg2))
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
     assert not dpg.is_item_shown("latent.class")
+
+
+def test_real_keyboard_and_mouse_input(app):
+    """Events from the X server (xdotool), not direct calls: arrow key, wheel zoom, drag to pan."""
+    import shutil
+    import subprocess
+
+    import dearpygui.dearpygui as dpg
+    if shutil.which("xdotool") is None:
+        pytest.skip("real-input test needs xdotool: apt-get install xdotool")
+
+    def xdo(*args):
+        return subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=20).stdout
+
+    def frames(n=8):
+        for _ in range(n):
+            app.frame()
+            time.sleep(0.01)
+
+    wid = xdo("search", "--name", "^ganscope$").split()[-1]
+    xdo("windowfocus", wid)
+    show(app, latent_x=0.0, latent_y=0.0)
+    app.canvas.set_fit()
+    frames()
+    xdo("key", "--window", wid, "Right")
+    frames()
+    assert app.args.latent_x == 1.0
+    ox, oy = dpg.get_item_rect_min("canvas_drawlist")
+    xdo("mousemove", "--window", wid, str(int(ox) + 150), str(int(oy) + 150))
+    frames()
+    z0 = app.canvas.effective_zoom()
+    xdo("click", "4")                    # wheel up
+    frames()
+    assert app.canvas.effective_zoom() == math.floor(z0) + 1
+    c0 = app.canvas.center
+    xdo("mousedown", "1")
+    frames(3)
+    for _ in range(2):
+        xdo("mousemove_relative", "--", "40", "0")
+        frames(4)
+    xdo("mouseup", "1")
+    frames(3)
+    assert app.canvas.center[0] == pytest.approx(c0[0] - 80 / app.canvas.effective_zoom(), abs=1e-6)
+    app.canvas.set_fit()
+    show(app, latent_x=0.0)
