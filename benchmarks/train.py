@@ -1,0 +1,131 @@
+"""Training speed: images per second for small StyleGAN2 and StyleGAN3-T configs.
+
+    python benchmarks/train.py                                  # CPU (+ CUDA when present), 32²
+    python benchmarks/train.py --configs stylegan2 --res 64 --spans 5 --json out.json
+
+Each config trains on a procedural dataset (``gan_core.data.procedural``) with the full
+objective (ADA on, lazy R1 every 16 steps, path length every 4 for StyleGAN2, style mixing,
+EMA). After ``--warmup`` untimed steps, ``--spans`` spans of ``--span-steps`` steps are
+timed (16 steps = one whole lazy-regularization cycle, so every span does the same work);
+the figure is the median over spans of batch · steps / seconds. Only ``Trainer.step`` is
+timed (no previews, ticks or snapshots). Prints a table and writes JSON (``--json``, default
+``benchmarks/results/train.json``) with every span and the machine's load average.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from gan_core.data import write_procedural_zip  # noqa: E402
+from gan_core.train import Trainer, TrainOptions  # noqa: E402
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bench(cfg: str, data: Path, device: str, args, workdir: Path) -> dict:
+    opts = TrainOptions(data=str(data), run_dir=str(workdir / f"{cfg}-{device}"), cfg=cfg, kimg=10 ** 6,
+                        batch=args.batch, cbase=args.cbase, cmax=args.cmax, map=2, z_dim=args.zdim, w_dim=args.zdim,
+                        workers=0, device=device, aug="ada", grid=(2, 2), seed=0)
+    t = Trainer(opts)
+    try:
+        n_params = {k: sum(p.numel() for p in getattr(t, k).parameters()) for k in ("G", "D")}
+
+        def sync():
+            if t.device.type == "cuda":
+                torch.cuda.synchronize()
+
+        for _ in range(args.warmup):
+            t.step()
+        sync()
+        spans = []
+        for _ in range(args.spans):
+            t0 = time.perf_counter()
+            for _ in range(args.span_steps):
+                t.step()
+            sync()
+            spans.append(time.perf_counter() - t0)
+        rates = [args.batch * args.span_steps / s for s in spans]
+        return {"cfg": cfg, "device": str(t.device), "res": args.res, "batch": args.batch, "cbase": args.cbase,
+                "cmax": args.cmax, "z_dim": args.zdim, "params": n_params, "span_seconds": spans,
+                "img_per_s_spans": rates, "img_per_s": statistics.median(rates),
+                "sec_per_kimg": 1000 / statistics.median(rates)}
+    finally:
+        t.close()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", default="stylegan2,stylegan3-t")
+    p.add_argument("--devices", default="auto", help="auto (cpu, + cuda when present) or a list: cpu,cuda")
+    p.add_argument("--res", type=int, default=32)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--cbase", type=int, default=2048)
+    p.add_argument("--cmax", type=int, default=64)
+    p.add_argument("--zdim", type=int, default=64)
+    p.add_argument("--warmup", type=int, default=4)
+    p.add_argument("--spans", type=int, default=3)
+    p.add_argument("--span-steps", type=int, default=16)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "train.json"))
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if args.devices == "auto" \
+        else args.devices.split(",")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = tmp / "data.zip"
+        write_procedural_zip(data, count=256, resolution=args.res, labels=False)
+        for device in devices:
+            for cfg in args.configs.split(","):
+                r = bench(cfg, data, device, args, tmp)
+                results.append(r)
+                print(f"{cfg:<12} {r['device']:<6} {args.res}²  batch {args.batch:<3} "
+                      f"G {r['params']['G'] / 1e6:5.2f}M D {r['params']['D'] / 1e6:5.2f}M  "
+                      f"{r['img_per_s']:8.1f} img/s  ({', '.join(f'{x:.1f}' for x in r['img_per_s_spans'])})",
+                      flush=True)
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                        "torch": torch.__version__, "python": platform.python_version(),
+                        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                        "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None},
+            "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+            "results": results}
+    print()
+    print("| config | device | resolution | batch | G params | img/s (median) | s/kimg |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(f"| {r['cfg']} | {r['device']} | {r['res']}² | {r['batch']} | {r['params']['G'] / 1e6:.2f}M | "
+              f"{r['img_per_s']:.1f} | {r['sec_per_kimg']:.0f} |")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
