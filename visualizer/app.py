@@ -131,7 +131,8 @@ class App:
         self.settings.capture_dir = str(self.capture_dir)
 
     def save_image(self) -> Path | None:
-        """The shown image as PNG (auto-numbered) with the RenderArgs that made it inside."""
+        """What the canvas shows (the image, or an inspector view) as PNG, auto-numbered, with the
+        RenderArgs that made it inside."""
         r = self.last_result
         if r is None or r.image is None:
             self.status("nothing to save yet", error=True)
@@ -139,7 +140,8 @@ class App:
         from gan_core.media import save_png
         try:
             path = _next_free(self.capture_dir, "ganscope", ".png")
-            save_png(r.image, path, text={PNG_ARGS_KEY: r.args.to_json(), "Software": "ganscope"})
+            save_png(r.view if r.view is not None else r.image, path,
+                     text={PNG_ARGS_KEY: r.args.to_json(), "Software": "ganscope"})
         except OSError as e:
             self.status(f"cannot save the image in {self.capture_dir}: {e}", error=True)
             return None
@@ -387,9 +389,9 @@ class App:
             return
         new_model = self.model_info is None or (r.model.path, r.model.device, r.model.label) != \
             (self.model_info.path, self.model_info.device, self.model_info.label)
-        self.canvas.show(r.image, r.texture)
+        self.canvas.show(r.view if r.view is not None else r.image, r.texture)
         r.texture = None   # the canvas owns it now
-        self.canvas.set_overlay("")
+        self.canvas.set_overlay(r.view_note)
         self.last_result = r
         if new_model:
             self.model_info = r.model

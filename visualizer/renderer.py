@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from visualizer import views
 from widgets.render_args import LayerInfo, ModelInfo, RenderArgs, RenderResult
 
 
@@ -170,23 +171,63 @@ class Renderer:
         if args.fp16 and not info.fp16_available:
             raise ValueError("fp16 needs a CUDA device; switch fp16 off or pick a cuda device")
         kwargs["force_fp32"] = not args.fp16
-        img = G.synthesis(ws.unsqueeze(0), **kwargs)
+        feat = None
+        if args.layer is not None:
+            if args.layer not in {layer.name for layer in info.layers}:
+                raise ValueError(f"this model has no layer {args.layer!r}; pick one from the Layers panel")
+            from gan_core.models import capture_layers
+            with capture_layers(G, [args.layer]) as feats:
+                img = G.synthesis(ws.unsqueeze(0), **kwargs)
+            feat = feats[args.layer][0]
+        else:
+            img = G.synthesis(ws.unsqueeze(0), **kwargs)
         if not torch.isfinite(img).all():
             raise ValueError("the network produced NaN or infinite values (try fp32 or a smaller truncation)")
+        raw = img
+        if args.untransform and info.has_input_transform:
+            img = views.untransformed(img, args)
         from gan_core.media import to_uint8
         pixels = to_uint8(img)[0]
         if pixels.shape[2] == 1:
             pixels = np.repeat(pixels, 3, axis=2)
         elif pixels.shape[2] > 3:
             pixels = pixels[:, :, :3]
+        pixels = np.ascontiguousarray(pixels)
         t_syn = time.perf_counter()
+
+        result = RenderResult(args=args, image=pixels, model=info, view=pixels)
+        if feat is not None:
+            layer_pixels, result.layer_stats = views.layer_view(feat, args)
+            result.layer_shape = tuple(int(v) for v in feat.shape)
+            spec_pixels, result.layer_radial = views.spectrum_view(feat, args)
+            if args.canvas_view == "layer":
+                result.view = layer_pixels
+            elif args.canvas_view == "spectrum":
+                result.view = spec_pixels
+        elif args.canvas_view in ("layer", "spectrum"):
+            result.view_note = "pick a layer in the Layers panel to see it"
+        if args.eq_metric is not None:
+            if not info.has_input_transform:
+                result.view_note = f"equivariance needs a StyleGAN3 model; this is a {info.family} model"
+            else:
+                from gan_core.analysis.equivariance import equivariance_sample
+                plain = args.translate == (0.0, 0.0) and args.rotate == 0.0
+                s = equivariance_sample(G, ws.unsqueeze(0), args.eq_metric, translate=args.eq_translate,
+                                        angle_deg=args.eq_angle, original=raw if plain else None)
+                result.eq = {"metric": args.eq_metric, "psnr_db": s.psnr_db, "translate": s.translate,
+                             "angle_deg": s.angle_deg}
+                if args.canvas_view == "eq_error":
+                    result.view = views.error_view(s.error, s.mask)
+        elif args.canvas_view == "eq_error":
+            result.view_note = "pick a metric in the Equivariance panel to see its error map"
+        t_view = time.perf_counter()
         import gan_core
-        z_prev = gan_core.z_from_seed(args.seed, info.z_dim)[0, :8].numpy()
-        return RenderResult(
-            args=args, image=np.ascontiguousarray(pixels), model=info, z_preview=z_prev,
-            w_preview=ws[0, :8].float().cpu().numpy(),
-            timings={"load_ms": (t_load - t0) * 1e3, "mapping_ms": (t_map - t_load) * 1e3,
-                     "synthesis_ms": (t_syn - t_map) * 1e3, "render_ms": (t_syn - t0) * 1e3})
+        result.z_preview = gan_core.z_from_seed(args.seed, info.z_dim)[0, :8].numpy()
+        result.w_preview = ws[0, :8].float().cpu().numpy()
+        result.timings = {"load_ms": (t_load - t0) * 1e3, "mapping_ms": (t_map - t_load) * 1e3,
+                          "synthesis_ms": (t_syn - t_map) * 1e3, "views_ms": (t_view - t_syn) * 1e3,
+                          "render_ms": (t_view - t0) * 1e3}
+        return result
 
 
 def _model_info(G: torch.nn.Module, path: str, device: str) -> ModelInfo:

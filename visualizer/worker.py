@@ -94,10 +94,11 @@ class RenderWorker:
                 args, self._pending = self._pending, None
                 self._active = args
             result = self._render(args)
-            if result.image is not None:
+            shown = result.view if result.view is not None else result.image
+            if shown is not None:
                 t0 = time.perf_counter()
-                h, w = result.image.shape[:2]
-                result.texture = to_texture(result.image, self.pool.acquire(h, w))
+                h, w = shown.shape[:2]
+                result.texture = to_texture(shown, self.pool.acquire(h, w))
                 result.timings["texture_ms"] = (time.perf_counter() - t0) * 1e3
             with self._cond:
                 self.rendered += 1

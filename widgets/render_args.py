@@ -19,6 +19,8 @@ ARGS_VERSION = 1
 # The seed grid: the integer point (ix, iy) holds seed ix + iy * SEED_ROW (mod 2**32).
 SEED_ROW = 1000
 NOISE_MODES = ("const", "random", "none")
+CANVAS_VIEWS = ("image", "layer", "spectrum", "eq_error")
+EQ_METRICS = ("eqt", "eqt_frac", "eqr")
 
 
 class ArgsError(ValueError):
@@ -49,14 +51,29 @@ class RenderArgs:
     noise_layer_strengths: tuple[float, ...] | None = None  # per noise layer (multiplied by the global)
     translate: tuple[float, float] = (0.0, 0.0)   # StyleGAN3 input transform, image units
     rotate: float = 0.0                           # degrees
+    untransform: bool = False                     # warp the output back (band-limited)
+    # what the canvas shows: the image, the inspected layer, its spectrum, or the EQ error map
+    canvas_view: str = "image"
+    layer: str | None = None                      # inspected layer (a name from the model's layer list)
+    layer_channel: int = 0                        # base channel
+    layer_rgb: bool = False                       # channels base..base+2 as RGB, else one channel as grey
+    layer_normalize: bool = True                  # per-channel normalisation (else one scale for all)
+    layer_gain_db: float = 0.0
+    spectrum_beta: float = 8.0                    # Kaiser window beta (0: no window)
+    spectrum_db_range: float = 60.0               # dB shown below the peak
+    eq_metric: str | None = None                  # equivariance inspector: eqt, eqt_frac, eqr (None: off)
+    eq_translate: tuple[float, float] = (0.0625, 0.0)   # image units
+    eq_angle: float = 30.0                        # degrees
 
     def __post_init__(self) -> None:
         # Normalise containers so equal settings hash equal, and reject nonsense early.
         object.__setattr__(self, "mix_layers", tuple(sorted({int(i) for i in self.mix_layers})))
         object.__setattr__(self, "translate", (float(self.translate[0]), float(self.translate[1])))
+        object.__setattr__(self, "eq_translate", (float(self.eq_translate[0]), float(self.eq_translate[1])))
         if self.noise_layer_strengths is not None:
             object.__setattr__(self, "noise_layer_strengths", tuple(float(v) for v in self.noise_layer_strengths))
-        for name in ("latent_x", "latent_y", "trunc_psi", "mix_seed", "noise_strength", "rotate"):
+        for name in ("latent_x", "latent_y", "trunc_psi", "mix_seed", "noise_strength", "rotate", "layer_gain_db",
+                     "spectrum_beta", "spectrum_db_range", "eq_angle"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 raise ArgsError(f"{name} must be a finite number, got {v!r}")
@@ -67,6 +84,14 @@ class RenderArgs:
             raise ArgsError(f"trunc_cutoff must be >= 0 or None, got {self.trunc_cutoff}")
         if any(i < 0 for i in self.mix_layers):
             raise ArgsError(f"mix_layers must be w indices >= 0, got {self.mix_layers}")
+        if self.canvas_view not in CANVAS_VIEWS:
+            raise ArgsError(f"canvas_view must be one of {', '.join(CANVAS_VIEWS)}, got {self.canvas_view!r}")
+        if self.eq_metric is not None and self.eq_metric not in EQ_METRICS:
+            raise ArgsError(f"eq_metric must be one of {', '.join(EQ_METRICS)} or None, got {self.eq_metric!r}")
+        if int(self.layer_channel) < 0:
+            raise ArgsError(f"layer_channel must be >= 0, got {self.layer_channel}")
+        if self.spectrum_beta < 0 or self.spectrum_db_range <= 0:
+            raise ArgsError("spectrum_beta must be >= 0 and spectrum_db_range > 0")
         if not 0 <= int(self.noise_seed) < 2**32:
             raise ArgsError(f"noise_seed must be in 0..{2**32 - 1}, got {self.noise_seed}")
 
@@ -94,6 +119,7 @@ class RenderArgs:
         d = dataclasses.asdict(self)
         d["mix_layers"] = list(self.mix_layers)
         d["translate"] = list(self.translate)
+        d["eq_translate"] = list(self.eq_translate)
         if self.noise_layer_strengths is not None:
             d["noise_layer_strengths"] = list(self.noise_layer_strengths)
         return {"format": ARGS_FORMAT, "version": ARGS_VERSION, **d}
@@ -133,14 +159,19 @@ class RenderArgs:
 
 
 _INT_OR_NONE = {"class_idx", "trunc_cutoff"}
-_BOOL = {"fp16"}
-_STR = {"model", "device", "noise_mode"}
+_BOOL = {"fp16", "untransform", "layer_rgb", "layer_normalize"}
+_STR = {"model", "device", "noise_mode", "canvas_view"}
+_STR_OR_NONE = {"layer", "eq_metric"}
 
 
 def _coerce(name: str, v: Any) -> Any:
     if name in _STR:
         if not isinstance(v, str):
             raise TypeError("expected text")
+        return v
+    if name in _STR_OR_NONE:
+        if v is not None and not isinstance(v, str):
+            raise TypeError("expected text or null")
         return v
     if name in _BOOL:
         if not isinstance(v, bool):
@@ -152,7 +183,7 @@ def _coerce(name: str, v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError("expected an integer or null")
         return v
-    if name == "noise_seed":
+    if name in ("noise_seed", "layer_channel"):
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError("expected an integer")
         return v
@@ -160,7 +191,7 @@ def _coerce(name: str, v: Any) -> Any:
         if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
             raise TypeError("expected a list of integers")
         return tuple(v)
-    if name == "translate":
+    if name in ("translate", "eq_translate"):
         if not isinstance(v, list) or len(v) != 2 or not all(_is_num(x) for x in v):
             raise TypeError("expected two numbers")
         return (float(v[0]), float(v[1]))
@@ -239,4 +270,10 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=dict)   # milliseconds
     error: str | None = None
     error_kind: str | None = None            # "model" (could not open it) or "render"
-    texture: Any = None                      # display-ready buffer, filled by the app's worker
+    view: np.ndarray | None = None           # [h, w, 3] uint8: what the canvas shows (args.canvas_view)
+    view_note: str = ""                      # why the view is not what was asked for, if it is not
+    layer_stats: dict[str, dict[str, float]] | None = None   # {"all": {mean,std,max}, "selected": {...}}
+    layer_shape: tuple[int, ...] | None = None               # (C, H, W) of the inspected layer
+    layer_radial: tuple[np.ndarray, np.ndarray] | None = None  # radially averaged spectrum (cycles/px, dB)
+    eq: dict[str, Any] | None = None         # {"metric", "psnr_db", "translate", "angle_deg"}
+    texture: Any = None                      # display-ready buffer of ``view``, filled by the app's worker
