@@ -18,11 +18,16 @@ from typing import Any, Callable
 import dearpygui.dearpygui as dpg
 
 from visualizer.canvas import Canvas
+from visualizer.recorder import Recorder
 from visualizer.renderer import Renderer, available_devices
 from visualizer.settings import Settings, config_dir
 from visualizer.texture import TexturePool
 from visualizer.worker import RenderWorker
 from widgets.capture import CapturePanel
+from widgets.equivariance import EquivariancePanel
+from widgets.layers import LayersPanel
+from widgets.record import RecordPanel
+from widgets.transform import TransformPanel
 from widgets.latent import LatentPanel
 from widgets.model import ModelPanel
 from widgets.noise import NoisePanel
@@ -35,7 +40,8 @@ from widgets.truncation import TruncationPanel
 STATUS_HEIGHT = 26
 ERROR_COLOR = (255, 110, 110)
 INFO_COLOR = (190, 190, 190)
-TEXT_INPUTS = ("latent.seed", "latent.class", "mix.seed", "noise.seed", "capture.dir", "presets.name")
+TEXT_INPUTS = ("latent.seed", "latent.class", "mix.seed", "noise.seed", "capture.dir", "presets.name",
+               "layers.channel", "rec.fps", "rec.frames")
 PNG_ARGS_KEY = "ganscope-args"
 
 
@@ -73,6 +79,7 @@ class App:
         self.frame_work_ms = 0.0
         self.running = False
         self.panels: list[Any] = []
+        self.recorder = Recorder()
 
     # -- host interface used by the panels -------------------------------------------------------
 
@@ -113,7 +120,8 @@ class App:
                 return
         self.status(f"opening {'the demo model' if path == 'demo' else path} ...")
         self.update(model=path, mix_layers=(), noise_layer_strengths=None, trunc_cutoff=None, class_idx=None,
-                    translate=(0.0, 0.0), rotate=0.0, fp16=False)
+                    translate=(0.0, 0.0), rotate=0.0, untransform=False, fp16=False, layer=None, layer_channel=0,
+                    canvas_view="image", eq_metric=None)
         self._sync_panels()
 
     def set_fps_cap(self, fps: int) -> None:
@@ -162,6 +170,60 @@ class App:
         self.status(f"saved screenshot {path}")
         return path
 
+    def start_recording(self, fmt: str, fps: int, frames: int) -> Path | None:
+        """Record the next ``frames`` frames the canvas shows (animations in lockstep)."""
+        from gan_core.video import VideoError
+        if self.recorder.active:
+            self.status("already recording; stop it first", error=True)
+            return None
+        try:
+            path = _next_free(self.capture_dir, "recording", f".{fmt}")
+            self.recorder.start(path, fps, frames)
+        except (VideoError, ValueError, OSError) as e:
+            self.status(f"cannot record: {e}", error=True)
+            return None
+        self.recorder.waiting_for = self.args
+        self.record_panel.show_progress(0.0, f"recording to {path}")
+        self.status(f"recording {frames} frames to {path}")
+        return path
+
+    def stop_recording(self) -> Path | None:
+        if not self.recorder.active:
+            return None
+        n = self.recorder.written
+        try:
+            path = self.recorder.finish() if n else (self.recorder.abort() or None)
+        except Exception as e:  # noqa: BLE001 - the encoder failed: say so, keep running
+            self.status(f"recording failed: {e}", error=True)
+            return None
+        if path:
+            self.record_panel.show_progress(1.0, f"stopped: {n} frames in {path}")
+            self.status(f"saved video {path} ({n} frames)")
+        else:
+            self.record_panel.show_progress(0.0, "stopped before the first frame: nothing written")
+        return path
+
+    def _record_step(self) -> float | None:
+        """While recording: write the frame for the awaited settings once it is on screen and
+        return the animation step (1/fps); None means hold the animations still."""
+        r = self.last_result
+        want = self.recorder.waiting_for
+        if r is None or r.args != want or r.error:
+            return None
+        try:
+            done = self.recorder.add(r.view if r.view is not None else r.image)
+        except Exception as e:  # noqa: BLE001
+            self.recorder.abort()
+            self.status(f"recording failed: {e}", error=True)
+            return None
+        n, total = self.recorder.written, self.recorder.target
+        if done:
+            self.record_panel.show_progress(1.0, f"done: {n} frames in {self.recorder.path}")
+            self.status(f"saved video {self.recorder.path} ({n} frames)")
+            return None
+        self.record_panel.show_progress(n / total, f"{n} / {total} frames")
+        return 1.0 / self.recorder.fps
+
     def open_settings_from_image(self, path: str) -> RenderArgs | None:
         try:
             args = read_args_from_png(path)
@@ -180,8 +242,10 @@ class App:
         self.mixing, self.noise = StyleMixingPanel(self), NoisePanel(self)
         self.model_panel, self.perf = ModelPanel(self), PerformancePanel(self)
         self.capture, self.presets = CapturePanel(self), PresetsPanel(self)
-        self.panels = [self.model_panel, self.latent, self.truncation, self.mixing, self.noise, self.capture,
-                       self.presets, self.perf]
+        self.transform, self.layers = TransformPanel(self), LayersPanel(self)
+        self.equivariance, self.record_panel = EquivariancePanel(self), RecordPanel(self)
+        self.panels = [self.model_panel, self.latent, self.truncation, self.mixing, self.noise, self.transform,
+                       self.layers, self.equivariance, self.capture, self.record_panel, self.presets, self.perf]
         with dpg.window(tag="main", no_scrollbar=True):
             self._build_menu()
             with dpg.group(horizontal=True, tag="body"):
@@ -316,8 +380,15 @@ class App:
         self._last_frame = t0
         try:
             self._drag_poll()
-            for p in self.panels:
-                p.tick(dt)
+            if self.recorder.active:
+                step = self._record_step()
+                if step is not None:   # (if nothing animates, the same frame is written again)
+                    for p in self.panels:
+                        p.tick(step)
+                    self.recorder.waiting_for = self.args
+            else:
+                for p in self.panels:
+                    p.tick(dt)
             self.worker.submit(self.args)
             result = self.worker.poll()
             if result is not None:
@@ -356,6 +427,8 @@ class App:
             print(f"ganscope: could not save settings to {self.settings_path}: {e}")
         if not self.worker.stop():
             print("ganscope: a render was still running when the window closed")
+        if self.recorder.active:
+            self.stop_recording()
         self.running = False
         dpg.destroy_context()
 

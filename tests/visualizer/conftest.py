@@ -113,3 +113,25 @@ def screenshot(app, path: Path):
     for _ in range(3):
         app.frame()
     return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def app(display, tiny_sg2, tmp_path_factory):
+    """One app for all in-process GUI tests (Dear PyGui allows one context per process; the
+    app is started once and each test sets what it needs)."""
+    from visualizer.app import App
+    cfg = tmp_path_factory.mktemp("config")
+    a = App(model=str(tiny_sg2), settings_path=cfg / "settings.json", size=(1100, 760))
+    a.set_capture_dir(str(cfg / "captures"))
+    a.start()
+    a.wait_for_result()
+    yield a
+    a.close()
+
+
+def show(app, **changes):
+    """Apply changes through the host API and wait until their frame is on screen."""
+    if changes:
+        app.update(**changes)
+        app._sync_panels()
+    return app.wait_for_result()

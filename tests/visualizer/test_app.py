@@ -9,29 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests.visualizer.conftest import screenshot, ui_click, ui_set
+from tests.visualizer.conftest import screenshot, show, ui_click, ui_set
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(scope="module")
-def app(display, tiny_sg2, tmp_path_factory):
-    from visualizer.app import App
-    cfg = tmp_path_factory.mktemp("config")
-    a = App(model=str(tiny_sg2), settings_path=cfg / "settings.json", size=(1100, 760))
-    a.set_capture_dir(str(cfg / "captures"))
-    a.start()
-    a.wait_for_result()
-    yield a
-    a.close()
-
-
-def show(app, **changes):
-    """Apply changes through the host API and wait until their frame is on screen."""
-    if changes:
-        app.update(**changes)
-        app._sync_panels()
-    return app.wait_for_result()
 
 
 def test_window_shows_the_rendered_image(app, tmp_path):
