@@ -1,0 +1,61 @@
+"""Make the README screenshots with the app itself (run under a display or Xvfb):
+
+    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+
+Each picture is the real window (Dear PyGui's frame buffer) in a state set through the same
+panel API a person uses.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+OUT = REPO / "docs" / "images"
+
+
+def main() -> None:
+    import dearpygui.dearpygui as dpg
+
+    from visualizer.app import App
+    tmp = Path(tempfile.mkdtemp())
+    app = App(model="demo", settings_path=tmp / "settings.json", size=(1400, 900))
+    app.start()
+
+    def shot(name: str, **changes) -> None:
+        if changes:
+            app.update(**changes)
+            app._sync_panels()
+        app.wait_for_result(timeout=300)
+        for _ in range(6):
+            app.frame()
+            time.sleep(0.02)
+        dpg.output_frame_buffer(file=str(OUT / name))
+        for _ in range(3):
+            app.frame()
+        print(OUT / name)
+
+    def open_only(*titles: str) -> None:
+        for p in app.panels:
+            dpg.set_value(f"section.{p.title}", p.title in titles)
+
+    try:
+        app.wait_for_result(timeout=300)
+        open_only("Model", "Latent", "Truncation", "Style mixing")
+        shot("app_main.png", latent_x=3.0, trunc_psi=0.8, mix_seed=11.0, mix_layers=(0, 1, 2, 3, 4))
+        open_only("Layers", "Translate / rotate")
+        layer = app.model_info.layers[6].name
+        shot("app_layers.png", mix_layers=(), layer=layer, canvas_view="layer", layer_rgb=True, layer_channel=4)
+        shot("app_spectrum.png", canvas_view="spectrum")
+        open_only("Equivariance", "Translate / rotate")
+        shot("app_equivariance.png", layer=None, canvas_view="eq_error", eq_metric="eqt_frac",
+             eq_translate=(0.07, -0.03))
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    main()
