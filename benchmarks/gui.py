@@ -12,6 +12,7 @@
     image costs the UI thread a pointer swap (``dpg.set_value`` on the raw texture). Also
     reported: the idle frame time per image size (Dear PyGui uploads raw textures every frame,
     so a bigger picture costs every frame, new or not).
+(d) RESPONSIVENESS: the UI frame time while the worker renders that model, next to the idle one.
 (c) LATENCY: from a settings change to the end of the first UI frame that shows its image, with
     a real (small-channel) StyleGAN2 at that resolution rendering on the worker; reported next
     to that render's own time and the idle frame time (target: latency <= render + one frame).
@@ -132,6 +133,16 @@ def main() -> None:
                 lat.append((time.perf_counter() - t0) * 1e3)
                 rend.append(r.timings["render_ms"] + r.timings.get("texture_ms", 0.0))
 
+            # (d) UI frame time while the worker renders (the UI must not wait for it)
+            busy = []
+            for i in range(3):
+                app.update(latent_x=float(200 + i))
+                app.frame()
+                while app.worker.busy:
+                    app.frame()
+                    busy.append(app.frame_work_ms)
+                app.wait_for_result(timeout=600)
+
             # (b) frames with and without a new image, canvas at 1:1
             idle = median_ms(app.frame, args.reps)
             texs = [to_texture(p, pool.acquire(res, res)) for p in px]
@@ -150,9 +161,10 @@ def main() -> None:
                    "frame_new_image_ms": with_new, "new_image_cost_ms": with_new - idle_ms,
                    "latency_ms": statistics.median(lat), "render_ms": statistics.median(rend),
                    "latency_minus_render_ms": statistics.median(lat) - statistics.median(rend),
-                   "latencies_ms": lat}
+                   "latencies_ms": lat, "frame_while_rendering_ms": statistics.median(busy) if busy else None}
             rows.append(row)
-            print(f"{res}²: convert {conv_ours:.2f} ms (naive {conv_naive:.2f}), frame idle {idle_ms:.1f} ms, "
+            print(f"{res}²: convert {conv_ours:.2f} ms (naive {conv_naive:.2f}), frame idle {idle_ms:.1f} ms "
+                  f"(while rendering {row['frame_while_rendering_ms'] or 0:.1f} ms), "
                   f"new image +{with_new - idle_ms:.2f} ms, latency {row['latency_ms']:.0f} ms "
                   f"(render {row['render_ms']:.0f} ms)", flush=True)
     finally:
@@ -162,12 +174,13 @@ def main() -> None:
 
     print()
     print("| image | (a) convert ours ms | naive ms | speed-up | idle frame ms | (b) new image +ms "
-          "| (c) latency ms | render ms | latency - render ms |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| (c) latency ms | render ms | latency - render ms | (d) frame ms while rendering |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['size']}² | {r['convert_ours_ms']:.2f} | {r['convert_naive_ms']:.2f} | "
               f"{r['convert_speedup']:.1f}× | {r['frame_idle_ms']:.1f} | {r['new_image_cost_ms']:+.2f} | "
-              f"{r['latency_ms']:.0f} | {r['render_ms']:.0f} | {r['latency_minus_render_ms']:.0f} |")
+              f"{r['latency_ms']:.0f} | {r['render_ms']:.0f} | {r['latency_minus_render_ms']:.0f} | "
+              f"{r['frame_while_rendering_ms'] or 0:.1f} |")
     env = {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
            "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "display": os.environ.get("DISPLAY"),
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -267,24 +267,30 @@ def test_canvas_zoom_pan_and_nearest_filter(app):
 
 
 def test_ui_stays_responsive_while_a_slow_model_renders(app, monkeypatch):
+    show(app, latent_x=0.0)
+    idle = []
+    for _ in range(15):
+        app.frame()
+        idle.append(app.frame_work_ms)
     slow = 1.5
     real = app.renderer.render
 
     def slow_render(args):
-        time.sleep(slow)
-        return real(args)
+        time.sleep(slow / 2)
+        out = real(args)                 # real torch work on the worker thread too
+        time.sleep(slow / 2)
+        return out
 
     monkeypatch.setattr(app.worker, "_render", slow_render)
     app.update(latent_x=30.0)
-    frames, t0 = 0, time.perf_counter()
-    work = []
+    busy, t0 = [], time.perf_counter()
     while time.perf_counter() - t0 < slow * 0.8:
         app.frame()
-        work.append(app.frame_work_ms)
-        frames += 1
+        busy.append(app.frame_work_ms)
     assert app.worker.busy
-    # the UI thread never waits for the render: a frame costs what drawing costs
-    assert np.median(work) < 100, f"median UI frame {np.median(work):.0f} ms while rendering"
+    # the UI thread never waits for the render: frames cost what drawing costs (under Xvfb the
+    # software rasterizer sets that cost; on a GPU desktop it is a few ms)
+    assert np.median(busy) < np.median(idle) * 1.5 + 10, (np.median(idle), np.median(busy))
     app.wait_for_result(timeout=30)
     monkeypatch.undo()
     show(app, latent_x=0.0)
