@@ -103,11 +103,13 @@ def options_from_args(args):
     if args.resume:
         saved = _saved_options(args.resume)
         for k in base:
-            if k in saved and k not in ("resume", "run_dir", "outdir", "extra"):
+            if k in saved and k not in ("resume", "run_dir", "outdir"):
                 base[k] = saved[k]
     for name, value in vars(args).items():
         if name in _NOT_OPTIONS or name == "no_progress" or value is None:
             continue
+        if name in ("data", "resume") and Path(value).exists():
+            value = os.path.abspath(value)  # the saved options must work from any folder
         base[_FIELD.get(name, name)] = value
     if args.resume and args.run_dir is None and args.outdir is None:
         base["run_dir"] = None

@@ -19,7 +19,6 @@ so edges are anti-aliased at every resolution.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 
@@ -182,7 +181,3 @@ def write_procedural_zip(dest: str | os.PathLike, count: int, resolution: int = 
         w.extra["procedural"] = {"seed": seed, "count": count, "resolution": resolution,
                                  "classes": list(SHAPES) if labels else None}
     return os.fspath(dest)
-
-
-def factors_json(seed: int, index: int) -> str:
-    return json.dumps(sample_factors(seed, index))

@@ -20,8 +20,7 @@ Defaults (``resolve`` fills every option left as None):
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
@@ -75,7 +74,6 @@ class TrainOptions:
     strict_data: bool = False
     desc: str | None = None
     grid: tuple[int, int] | None = None  # preview grid (columns, rows)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -203,7 +201,3 @@ def run_description(o: TrainOptions, data_name: str, world_size: int) -> str:
         return o.desc
     gamma = ("%g" % o.gamma) if o.gamma is not None else "auto"
     return f"{o.cfg}-{data_name}-gpus{world_size}-batch{o.batch}-gamma{gamma}"
-
-
-def kimg_str(kimg: float) -> str:
-    return f"{kimg:.3f}" if kimg < 10 and not math.isclose(kimg, round(kimg)) else f"{kimg:.0f}"
