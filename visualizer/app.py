@@ -21,12 +21,14 @@ from visualizer.canvas import Canvas
 from visualizer.recorder import Recorder
 from visualizer.renderer import Renderer, available_devices
 from visualizer.settings import Settings, config_dir
+from visualizer.training_bridge import RunRequest, TrainingSession
 from visualizer.texture import TexturePool
 from visualizer.worker import RenderWorker
 from widgets.capture import CapturePanel
 from widgets.equivariance import EquivariancePanel
 from widgets.layers import LayersPanel
 from widgets.record import RecordPanel
+from widgets.training import TrainingPanel
 from widgets.transform import TransformPanel
 from widgets.latent import LatentPanel
 from widgets.model import ModelPanel
@@ -41,7 +43,8 @@ STATUS_HEIGHT = 26
 ERROR_COLOR = (255, 110, 110)
 INFO_COLOR = (190, 190, 190)
 TEXT_INPUTS = ("latent.seed", "latent.class", "mix.seed", "noise.seed", "capture.dir", "presets.name",
-               "layers.channel", "rec.fps", "rec.frames")
+               "layers.channel", "rec.fps", "rec.frames", "train.data", "train.run_dir", "train.batch",
+               "train.kimg")
 PNG_ARGS_KEY = "ganscope-args"
 
 
@@ -80,6 +83,7 @@ class App:
         self.running = False
         self.panels: list[Any] = []
         self.recorder = Recorder()
+        self.training = TrainingSession()
 
     # -- host interface used by the panels -------------------------------------------------------
 
@@ -224,6 +228,12 @@ class App:
         self.record_panel.show_progress(n / total, f"{n} / {total} frames")
         return 1.0 / self.recorder.fps
 
+    def training_start(self, **request: Any) -> None:
+        """Start ``ganscope train`` as its own process and follow it in the Training panel."""
+        req = RunRequest(**request)
+        self.training.start(req)
+        self.status(f"training started in {req.run_dir}")
+
     def open_settings_from_image(self, path: str) -> RenderArgs | None:
         try:
             args = read_args_from_png(path)
@@ -244,8 +254,10 @@ class App:
         self.capture, self.presets = CapturePanel(self), PresetsPanel(self)
         self.transform, self.layers = TransformPanel(self), LayersPanel(self)
         self.equivariance, self.record_panel = EquivariancePanel(self), RecordPanel(self)
+        self.training_panel = TrainingPanel(self)
         self.panels = [self.model_panel, self.latent, self.truncation, self.mixing, self.noise, self.transform,
-                       self.layers, self.equivariance, self.capture, self.record_panel, self.presets, self.perf]
+                       self.layers, self.equivariance, self.capture, self.record_panel, self.training_panel,
+                       self.presets, self.perf]
         with dpg.window(tag="main", no_scrollbar=True):
             self._build_menu()
             with dpg.group(horizontal=True, tag="body"):

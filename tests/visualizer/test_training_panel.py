@@ -1,0 +1,72 @@
+"""The Training panel in the real window: start a tiny run, watch its preview, stop it, open
+its snapshot; attach to a run directory made elsewhere."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.visualizer.conftest import ui_click, ui_set
+
+pytestmark = pytest.mark.gui
+
+
+def run_frames_until(app, cond, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app.frame()
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; panel says: "
+                         f"{__import__('dearpygui.dearpygui', fromlist=['x']).get_value('train.state')!r}")
+
+
+def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
+    import dearpygui.dearpygui as dpg
+    run_dir = tmp_path / "run"
+    ui_set("train.data", "procedural:300")
+    ui_set("train.cfg", "stylegan2")
+    ui_set("train.res", "16")
+    ui_set("train.batch", 8)
+    ui_set("train.kimg", 20.0)
+    ui_set("train.small", True)
+    ui_set("train.run_dir", str(run_dir))
+    ui_click("train.start")
+    assert "training started" in app.last_status
+    panel = app.training_panel
+    run_frames_until(app, lambda: panel.preview is not None and panel.state == "running", 240,
+                     "the first live preview")
+    # the preview on screen is the run's live_preview.png: a grid of 16² samples
+    assert panel.preview.shape[0] % 16 == 0 and panel.preview.shape[1] % 16 == 0
+    assert dpg.does_item_exist("train.preview")
+    run_frames_until(app, lambda: len(app.training.watcher.stats) >= 1, 120, "the first stats line")
+    xs, ys = dpg.get_value("train.series.loss_G")[:2]
+    assert len(xs) == len(ys) >= 1
+    assert "kimg" in dpg.get_item_configuration("train.progress")["overlay"]
+    ui_click("train.pause")
+    run_frames_until(app, lambda: panel.state == "paused", 60, "the run to pause")
+    ui_click("train.resume")
+    run_frames_until(app, lambda: panel.state == "running", 60, "the run to resume")
+    ui_click("train.stop")
+    run_frames_until(app, lambda: panel.state == "stopped", 120, "the run to stop")
+    snap = app.training.latest_snapshot()
+    assert snap is not None and snap.exists()
+    ui_click("train.open")
+    r = app.wait_for_result(lambda r: r.model is not None and r.model.path == str(snap), timeout=60)
+    assert r.error is None and r.image.shape == (16, 16, 3)
+    app.open_model(str(tiny_sg2))
+    app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
+
+
+def test_attach_refuses_a_folder_that_is_not_a_run(app, tmp_path):
+    ui_set("train.run_dir", str(tmp_path))
+    ui_click("train.attach")
+    assert app.last_error and "not a training run directory" in app.last_error
+
+
+def test_start_refuses_a_missing_dataset(app, tmp_path):
+    ui_set("train.data", str(tmp_path / "nothing.zip"))
+    ui_set("train.run_dir", str(tmp_path / "r"))
+    ui_click("train.start")
+    assert app.last_error and "does not exist" in app.last_error

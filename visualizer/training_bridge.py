@@ -1,0 +1,276 @@
+"""The app's side of training: start a run as a separate process, or watch any run directory
+(one started here, from the command line, or on another machine through a shared folder) by
+reading the files the trainer writes (see ``gan_core.train.rundir``); pause / resume / stop by
+writing ``control.json``. No GUI here: the Training panel draws what ``RunWatcher.poll`` returns.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan_core.train.rundir import COMMANDS, atomic_write_json
+
+CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
+# A network small enough to learn the procedural data on a CPU in minutes.
+SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
+
+
+@dataclass
+class RunUpdate:
+    """What changed since the last poll."""
+
+    status: dict[str, Any] | None = None           # live_status.json, when it changed
+    new_stats: list[dict[str, Any]] = field(default_factory=list)   # new stats.jsonl rows
+    preview: np.ndarray | None = None              # [H, W, 3] uint8, when a new preview landed
+    options: dict[str, Any] | None = None          # training_options.json, first time it is seen
+    process_exit: int | None = None                # exit code of a run this app started
+    problem: str | None = None                     # e.g. the folder is not a run directory
+
+
+class RunWatcher:
+    """Follows one run directory. ``poll`` is cheap (stat calls) when nothing changed."""
+
+    def __init__(self, run_dir: str | os.PathLike, process: subprocess.Popen | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.process = process
+        self._mtimes: dict[str, float] = {}
+        self._stats_offset = 0
+        self._stats_partial = b""
+        self.stats: list[dict[str, Any]] = []
+        self.status: dict[str, Any] = {}
+        self.options: dict[str, Any] | None = None
+        self._exit_reported = False
+
+    def _changed(self, name: str) -> bool:
+        try:
+            m = (self.run_dir / name).stat().st_mtime_ns
+        except OSError:
+            return False
+        if self._mtimes.get(name) == m:
+            return False
+        self._mtimes[name] = m
+        return True
+
+    def poll(self) -> RunUpdate:
+        up = RunUpdate()
+        if not self.run_dir.is_dir():
+            up.problem = f"{self.run_dir} does not exist (yet)"
+        if self.options is None and self._changed("training_options.json"):
+            self.options = _read_json(self.run_dir / "training_options.json")
+            up.options = self.options
+        if self._changed("live_status.json"):
+            st = _read_json(self.run_dir / "live_status.json")
+            if isinstance(st, dict):
+                self.status = st
+                up.status = st
+        if self._changed("stats.jsonl"):
+            up.new_stats = self._read_new_stats()
+        if self._changed("live_preview.png"):
+            up.preview = _read_png(self.run_dir / "live_preview.png")
+        if self.process is not None and not self._exit_reported:
+            code = self.process.poll()
+            if code is not None:
+                self._exit_reported = True
+                up.process_exit = code
+        if up.problem is None and not self.status and self.options is None and self.process is None \
+                and not (self.run_dir / "live_status.json").exists():
+            up.problem = f"{self.run_dir} is not a training run directory (no live_status.json)"
+        return up
+
+    def _read_new_stats(self) -> list[dict[str, Any]]:
+        path = self.run_dir / "stats.jsonl"
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size < self._stats_offset:          # rewritten: start over
+                    self._stats_offset, self._stats_partial, self.stats = 0, b"", []
+                f.seek(self._stats_offset)
+                chunk = f.read()
+        except OSError:
+            return []
+        self._stats_offset += len(chunk)
+        data = self._stats_partial + chunk
+        lines = data.split(b"\n")
+        self._stats_partial = lines.pop()              # an unfinished last line waits for the rest
+        rows = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+        self.stats.extend(rows)
+        return rows
+
+    def send(self, command: str) -> None:
+        """Ask the trainer to pause, resume or stop (it polls control.json)."""
+        if command not in COMMANDS:
+            raise ValueError(f"command must be one of {', '.join(COMMANDS)}, got {command!r}")
+        atomic_write_json(self.run_dir / "control.json", {"command": command, "time": time.time()})
+
+    def latest_snapshot(self) -> Path | None:
+        name = self.status.get("latest_snapshot")
+        if name and (self.run_dir / name).is_file():
+            return self.run_dir / name
+        snaps = sorted(self.run_dir.glob("network-snapshot-*.pt"))
+        return snaps[-1] if snaps else None
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """(kimg, value) for one stats key, skipping ticks where it is null."""
+        xs, ys = [], []
+        for row in self.stats:
+            v, k = row.get(key), row.get("kimg")
+            if isinstance(v, (int, float)) and isinstance(k, (int, float)):
+                xs.append(float(k))
+                ys.append(float(v))
+        return xs, ys
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _read_png(path: Path) -> np.ndarray | None:
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
+@dataclass
+class RunRequest:
+    """What the Training panel asks for. ``data`` may be ``procedural:COUNT`` (made first, at
+    ``resolution``, inside the run directory)."""
+
+    data: str
+    run_dir: str
+    cfg: str = "stylegan3-t"
+    resolution: int = 64
+    batch: int = 16
+    kimg: float = 50.0
+    small_network: bool = True
+    preview_interval: float = 5.0
+    extra: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.cfg not in CONFIGS:
+            raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {self.cfg!r}")
+        if not self.data:
+            raise ValueError("give a dataset: a zip, an image folder, an LMDB, or procedural:COUNT")
+        if not self.data.startswith("procedural:") and not os.path.exists(self.data):
+            raise ValueError(f"dataset {self.data} does not exist")
+        if self.batch < 1 or self.kimg <= 0:
+            raise ValueError("batch must be >= 1 and kimg > 0")
+        if self.resolution < 8 or self.resolution & (self.resolution - 1):
+            raise ValueError(f"resolution must be a power of two >= 8, got {self.resolution}")
+        if os.path.exists(os.path.join(self.run_dir, "live_status.json")):
+            raise ValueError(f"{self.run_dir} already holds a run: attach to it, or pick another folder")
+
+
+def start_run(req: RunRequest) -> tuple[subprocess.Popen | None, threading.Thread | None, dict]:
+    """Start ``ganscope train`` as its own process (it outlives nothing: closing the app leaves it
+    running). A procedural dataset is made first, in a background thread, and the trainer started
+    after it; returns (process or None, that thread or None, a holder dict whose "process" key
+    gets the process once it starts and "error" if making the dataset failed)."""
+    req.check()
+    run_dir = Path(req.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    holder: dict[str, Any] = {}
+
+    def train_cmd(data: str) -> list[str]:
+        cmd = [sys.executable, "-m", "gan_core", "train", "--data", data, "--run-dir", str(run_dir),
+               "--cfg", req.cfg, "--batch", str(req.batch), "--kimg", str(req.kimg),
+               "--preview-interval", str(req.preview_interval), "--no-progress"]
+        if req.small_network:
+            cmd += SMALL_NETWORK
+        return cmd + list(req.extra)
+
+    def launch(data: str) -> subprocess.Popen:
+        log = open(run_dir / "process_output.txt", "ab")
+        return subprocess.Popen(train_cmd(data), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    if not req.data.startswith("procedural:"):
+        proc = launch(req.data)
+        holder["process"] = proc
+        return proc, None, holder
+
+    count = req.data.split(":", 1)[1] or "2000"
+
+    def make_then_train() -> None:
+        dest = run_dir / f"procedural-{req.resolution}.zip"
+        out = subprocess.run([sys.executable, "-m", "gan_core", "dataset", "--source",
+                              f"procedural:{count}:{req.resolution}", "--dest", str(dest)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            holder["error"] = (out.stderr.strip().splitlines() or ["making the procedural dataset failed"])[-1]
+            return
+        holder["process"] = launch(str(dest))
+
+    t = threading.Thread(target=make_then_train, name="ganscope-dataset", daemon=True)
+    t.start()
+    return None, t, holder
+
+
+class TrainingSession:
+    """The one run the Training panel follows (started here or attached to)."""
+
+    def __init__(self) -> None:
+        self.watcher: RunWatcher | None = None
+        self._holder: dict[str, Any] | None = None
+        self._last_poll = 0.0
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.watcher.run_dir if self.watcher else None
+
+    def start(self, req: RunRequest) -> None:
+        proc, _thread, holder = start_run(req)
+        self._holder = holder
+        self.watcher = RunWatcher(req.run_dir, proc)
+
+    def attach(self, run_dir: str) -> None:
+        path = Path(os.path.expanduser(run_dir))
+        if not (path / "live_status.json").exists() and not (path / "training_options.json").exists():
+            raise ValueError(f"{path} is not a training run directory (no live_status.json or "
+                             "training_options.json)")
+        self._holder = None
+        self.watcher = RunWatcher(path)
+
+    def poll(self, min_interval: float = 0.5, force: bool = False) -> RunUpdate | None:
+        """New data from the run, at most every ``min_interval`` seconds."""
+        if self.watcher is None:
+            return None
+        now = time.monotonic()
+        if not force and now - self._last_poll < min_interval:
+            return None
+        self._last_poll = now
+        if self._holder is not None and self.watcher.process is None and "process" in self._holder:
+            self.watcher.process = self._holder["process"]
+        up = self.watcher.poll()
+        if self._holder is not None and self._holder.get("error"):
+            up.problem = f"could not make the dataset: {self._holder.pop('error')}"
+        return up
+
+    def send(self, command: str) -> None:
+        if self.watcher is None:
+            raise ValueError("no run: start one or attach to a run directory first")
+        self.watcher.send(command)
+
+    def latest_snapshot(self) -> Path | None:
+        return self.watcher.latest_snapshot() if self.watcher else None

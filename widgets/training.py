@@ -1,0 +1,170 @@
+"""Training panel: start a run (dataset, config, resolution, batch, kimg) as a separate
+process, or attach to any run directory; live sample grid, loss and regularizer curves, kimg,
+img/s, ETA and a progress bar; pause, resume, stop; open the newest snapshot in the explorer."""
+from __future__ import annotations
+
+import datetime
+import os
+
+import dearpygui.dearpygui as dpg
+import numpy as np
+
+from widgets.base import Panel
+
+CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
+CURVES = ("loss_G", "loss_D", "loss_r1", "loss_pl")
+PREVIEW_WIDTH = 330
+
+
+class TrainingPanel(Panel):
+    title = "Training"
+    default_open = False
+
+    def __init__(self, host) -> None:
+        super().__init__(host)
+        self._tex = None
+        self._tex_shape = None
+        self.preview: np.ndarray | None = None
+        self.state = ""
+
+    def build(self, parent) -> None:
+        default_dir = os.path.join(os.getcwd(), "training-runs",
+                                   datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        with dpg.group(parent=parent):
+            dpg.add_input_text(label="dataset", tag="train.data", default_value="procedural:2000", width=230,
+                               hint="zip, folder, LMDB or procedural:COUNT")
+            with dpg.group(horizontal=True):
+                dpg.add_combo(list(CONFIGS), tag="train.cfg", default_value="stylegan3-t", width=120)
+                dpg.add_combo(["16", "32", "64", "128", "256"], tag="train.res", default_value="32", width=60)
+                dpg.add_text("res (procedural)")
+            with dpg.group(horizontal=True):
+                dpg.add_input_int(label="batch", tag="train.batch", default_value=16, width=90, min_value=1,
+                                  min_clamped=True)
+                dpg.add_input_float(label="kimg", tag="train.kimg", default_value=50.0, width=100, format="%.1f",
+                                    min_value=0.1, min_clamped=True)
+            dpg.add_checkbox(label="small network (fast on a CPU)", tag="train.small", default_value=True)
+            dpg.add_input_text(label="run dir", tag="train.run_dir", default_value=default_dir, width=230)
+            with dpg.group(horizontal=True):
+                dpg.add_button(label="Start run", tag="train.start", callback=self.start)
+                dpg.add_button(label="Attach to run dir", tag="train.attach",
+                               callback=lambda: self.attach(dpg.get_value("train.run_dir")))
+            dpg.add_separator()
+            dpg.add_text("no run", tag="train.state")
+            dpg.add_progress_bar(tag="train.progress", default_value=0.0, width=-1)
+            dpg.add_text("", tag="train.numbers")
+            with dpg.group(horizontal=True):
+                dpg.add_button(label="Pause", tag="train.pause", callback=lambda: self.command("pause"))
+                dpg.add_button(label="Resume", tag="train.resume", callback=lambda: self.command("resume"))
+                dpg.add_button(label="Stop", tag="train.stop", callback=lambda: self.command("stop"))
+                dpg.add_button(label="Open newest snapshot", tag="train.open", callback=self.open_snapshot)
+            dpg.add_group(tag="train.preview_group")
+            with dpg.plot(label="losses", height=170, width=-1, tag="train.plot", no_mouse_pos=True):
+                dpg.add_plot_legend()
+                dpg.add_plot_axis(dpg.mvXAxis, label="kimg", tag="train.x")
+                with dpg.plot_axis(dpg.mvYAxis, tag="train.y"):
+                    for key in CURVES:
+                        dpg.add_line_series([], [], label=key, tag=f"train.series.{key}")
+            with dpg.plot(label="augment p", height=110, width=-1, tag="train.plot_p", no_mouse_pos=True):
+                dpg.add_plot_axis(dpg.mvXAxis, tag="train.px")
+                with dpg.plot_axis(dpg.mvYAxis, tag="train.py"):
+                    dpg.add_line_series([], [], tag="train.series.augment_p")
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.host.training_start(data=dpg.get_value("train.data").strip(), cfg=dpg.get_value("train.cfg"),
+                                     resolution=int(dpg.get_value("train.res")),
+                                     batch=int(dpg.get_value("train.batch")),
+                                     kimg=float(dpg.get_value("train.kimg")),
+                                     small_network=bool(dpg.get_value("train.small")),
+                                     run_dir=dpg.get_value("train.run_dir").strip())
+        except (ValueError, OSError) as e:
+            self.host.status(f"cannot start training: {e}", error=True)
+            return
+        self._reset_view("starting ...")
+
+    def attach(self, run_dir: str) -> None:
+        try:
+            self.host.training.attach(run_dir.strip())
+        except ValueError as e:
+            self.host.status(str(e), error=True)
+            return
+        self._reset_view("attached")
+        self.host.status(f"watching training run {run_dir}")
+
+    def command(self, cmd: str) -> None:
+        try:
+            self.host.training.send(cmd)
+        except (ValueError, OSError) as e:
+            self.host.status(f"cannot {cmd} the run: {e}", error=True)
+            return
+        self.host.status(f"asked the run to {cmd}")
+
+    def open_snapshot(self) -> None:
+        snap = self.host.training.latest_snapshot()
+        if snap is None:
+            self.host.status("this run has no snapshot yet", error=True)
+            return
+        self.host.open_model(str(snap))
+
+    # -- live view -----------------------------------------------------------------------------
+
+    def _reset_view(self, state: str) -> None:
+        self.state = state
+        dpg.set_value("train.state", state)
+        dpg.set_value("train.progress", 0.0)
+        for key in CURVES + ("augment_p",):
+            dpg.set_value(f"train.series.{key}", [[], []])
+
+    def tick(self, dt: float) -> None:
+        up = self.host.training.poll()
+        if up is None:
+            return
+        if up.problem:
+            dpg.set_value("train.state", up.problem)
+        if up.status:
+            self._show_status(up.status)
+        if up.process_exit not in (None, 0):
+            self.host.status(f"the training process exited with code {up.process_exit}; see "
+                             f"{self.host.training.run_dir}/log.txt", error=True)
+        if up.new_stats:
+            w = self.host.training.watcher
+            for key in CURVES + ("augment_p",):
+                xs, ys = w.series(key)
+                dpg.set_value(f"train.series.{key}", [xs, ys])
+            for axis in ("train.x", "train.y", "train.px", "train.py"):
+                dpg.fit_axis_data(axis)
+        if up.preview is not None:
+            self._show_preview(up.preview)
+
+    def _show_status(self, st: dict) -> None:
+        self.state = str(st.get("state", ""))
+        kimg, total = st.get("kimg") or 0.0, st.get("total_kimg") or 0.0
+        err = st.get("error")
+        dpg.set_value("train.state", f"{self.state}" + (f": {err}" if err else ""))
+        dpg.configure_item("train.state", color=(255, 110, 110) if self.state == "failed" else (220, 220, 220))
+        frac = min(1.0, kimg / total) if total else 0.0
+        dpg.set_value("train.progress", frac)
+        dpg.configure_item("train.progress", overlay=f"{kimg:.2f} / {total:g} kimg")
+        ips, eta = st.get("img_per_s"), st.get("eta_s")
+        eta_txt = "-" if eta is None else str(datetime.timedelta(seconds=int(eta)))
+        snap = st.get("latest_snapshot") or "none yet"
+        dpg.set_value("train.numbers", f"{ips or 0:.1f} img/s   ETA {eta_txt}\nsnapshot: {snap}")
+
+    def _show_preview(self, px: np.ndarray) -> None:
+        self.preview = px
+        h, w = px.shape[:2]
+        data = np.concatenate([px.astype(np.float32) / 255.0, np.ones((h, w, 1), np.float32)], axis=2).ravel()
+        if self._tex is None or self._tex_shape != (h, w):
+            if self._tex is not None:
+                dpg.delete_item("train.preview_group", children_only=True)
+                dpg.delete_item(self._tex)
+            with dpg.texture_registry():
+                self._tex = dpg.add_dynamic_texture(w, h, data)
+            self._tex_shape = (h, w)
+            scale = min(1.0, PREVIEW_WIDTH / w) if w else 1.0
+            dpg.add_image(self._tex, parent="train.preview_group", width=int(w * scale), height=int(h * scale),
+                          tag="train.preview")
+        else:
+            dpg.set_value(self._tex, data)
