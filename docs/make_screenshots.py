@@ -53,6 +53,22 @@ def main() -> None:
         open_only("Equivariance", "Translate / rotate")
         shot("app_equivariance.png", layer=None, canvas_view="eq_error", eq_metric="eqt_frac",
              eq_translate=(0.07, -0.03))
+        # a short training run, watched live
+        open_only("Training")
+        app.update(canvas_view="image", eq_metric=None)
+        for tag, value in (("train.data", "procedural:1000"), ("train.cfg", "stylegan2"), ("train.res", "32"),
+                           ("train.batch", 16), ("train.kimg", 3.0), ("train.run_dir", str(tmp / "run"))):
+            dpg.set_value(tag, value)
+        app.training_panel.start()
+        end = time.monotonic() + 600
+        while time.monotonic() < end:
+            app.frame()
+            w = app.training.watcher
+            if app.training_panel.preview is not None and w is not None and len(w.stats) >= 6:
+                break
+            time.sleep(0.05)
+        shot("app_training.png")
+        app.training.send("stop")
     finally:
         app.close()
 
