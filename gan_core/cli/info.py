@@ -31,6 +31,10 @@ def describe(path: str) -> dict:
         out["params_G"] = out.pop("num_params")
     if "D" in nets:
         out["params_D"] = sum(p.numel() for p in nets["D"].parameters())
+    if not is_demo_name(path):
+        for key in ("inferred", "assumed"):  # what a foreign format did not record (rosinality files)
+            if ck.metadata.get(key):
+                out[key] = ck.metadata[key]
     return out
 
 
@@ -44,7 +48,9 @@ def run(args) -> int:
               "img_resolution": "resolution", "img_channels": "channels", "z_dim": "z dim", "w_dim": "w dim",
               "num_ws": "num ws", "c_dim": "classes (c dim)", "is_conditional": "conditional",
               "has_noise": "noise inputs", "has_input_transform": "input transform",
-              "params_G": "parameters G", "params_D": "parameters D"}
+              "params_G": "parameters G", "params_D": "parameters D",
+              "output_resolution": "output now", "progressive_step": "progressive step",
+              "progressive_alpha": "fade-in alpha"}
     for k, label in labels.items():
         if k in d:
             v = d[k]
@@ -53,4 +59,7 @@ def run(args) -> int:
             elif isinstance(v, int) and not isinstance(v, bool) and k.startswith("params"):
                 v = f"{v:,}"
             print(f"{label:>16}: {v}")
+    for key in ("inferred", "assumed"):
+        for name, v in (d.get(key) or {}).items():
+            print(f"{key:>16}: {name} = {v}")
     return 0

@@ -10,7 +10,9 @@ from torch import nn
 
 from gan_core.io.errors import CheckpointError
 from gan_core.io.native import NETWORK_KEYS, read_native
+from gan_core.io.biggan_import import KINDS as BIGGAN_KINDS, read_biggan
 from gan_core.io.official_pickle import read_official_pickle
+from gan_core.io.rosinality import KINDS as ROSINALITY_KINDS, read_rosinality
 from gan_core.io.sniff import sniff
 
 
@@ -18,7 +20,9 @@ from gan_core.io.sniff import sniff
 class LoadedCheckpoint:
     """What a checkpoint file held. Networks absent from the file are None.
 
-    ``source_format`` is 'ganscope' (our native .pt) or 'nvidia-pickle' (an official pickle).
+    ``source_format`` is 'ganscope' (our native .pt), 'nvidia-pickle' (an official pickle) or
+    'rosinality-stylegan1' / 'rosinality-stylegan2' (``metadata['inferred']`` / ``['assumed']``
+    say what the file did not record).
     All networks are in eval mode on the requested device; ``G_ema`` is frozen
     (``requires_grad`` False), ``G`` and ``D`` keep trainable parameters for resuming.
     """
@@ -44,6 +48,10 @@ def _read(path: str, which: tuple[str, ...], device: str | torch.device, first_o
     try:
         if found.kind == "ganscope":
             return found.kind, read_native(found.obj, which, device, first_only)
+        if found.kind in ROSINALITY_KINDS:
+            return found.kind, read_rosinality(found.obj, found.kind, which, device, first_only, path=path)
+        if found.kind in BIGGAN_KINDS:
+            return found.kind, read_biggan(found.kind, path, found.obj, which, device, first_only)
         return found.kind, read_official_pickle(path, which, device, first_only)
     except CheckpointError as e:
         raise e.with_path(path) from e.__cause__
@@ -52,7 +60,8 @@ def _read(path: str, which: tuple[str, ...], device: str | torch.device, first_o
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedCheckpoint:
-    """Read a native ganscope checkpoint or an official NVIDIA pickle (format sniffed from content)."""
+    """Read a native ganscope checkpoint, an official NVIDIA pickle or a rosinality checkpoint
+    (format sniffed from content)."""
     path = os.fspath(path)
     kind, data = _read(path, NETWORK_KEYS, device)
     nets = data["networks"]
@@ -61,7 +70,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         if key == "G_ema":
             net.requires_grad_(False)
     ts = data.get("training_state")
-    return LoadedCheckpoint(path=path, source_format="ganscope" if kind == "ganscope" else "nvidia-pickle",
+    return LoadedCheckpoint(path=path, source_format=kind,
                             family=data.get("family"), G=nets.get("G"), G_ema=nets.get("G_ema"),
                             D=nets.get("D"), training_state=ts if isinstance(ts, dict) else None,
                             metadata=dict(data.get("metadata") or {}))

@@ -1,8 +1,10 @@
 """Which kind of file is this? Decided by content, never by extension.
 
 * zip (``torch.save``) or a legacy ``torch.save`` stream: read with
-  ``torch.load(weights_only=True)``; our native format is accepted, anything else is
-  described (a rosinality or Lightning checkpoint, a bare state dict, …) in the error.
+  ``torch.load(weights_only=True)``; a zip file that holds an ``argparse.Namespace``
+  (rosinality stylegan2-pytorch snapshots) is read by ``gan_core.io.torch_zip`` instead, which
+  allow-lists only that. Our native format and rosinality's StyleGAN1/StyleGAN2 layouts are
+  accepted, anything else is described (a Lightning checkpoint, a bare state dict, …) in the error.
 * a pickle (protocol 2+ header ``0x80``): an official NVIDIA network pickle, read with the
   restricted unpickler.
 * empty, text, HTML, Git LFS pointers, gzip, safetensors, unknown bytes, directories and
@@ -31,7 +33,8 @@ _CHECKPOINT_SUFFIXES = (".pkl", ".pt", ".pth", ".ckpt", ".model", ".bin")
 
 @dataclass
 class Sniffed:
-    """``kind`` is 'ganscope' (``obj`` = the weights_only-loaded dict) or 'nvidia-pickle'."""
+    """``kind`` is 'ganscope' (``obj`` = the weights_only-loaded dict), 'nvidia-pickle', or
+    'rosinality-stylegan1' / 'rosinality-stylegan2' (``obj`` = the loaded dict)."""
 
     kind: str
     obj: Any = None
@@ -41,6 +44,10 @@ def sniff(path: str | os.PathLike) -> Sniffed:
     """Identify the checkpoint at ``path`` or raise a CheckpointError that says what it is."""
     path = os.fspath(path)
     if os.path.isdir(path):
+        from gan_core.io.biggan_import import sniff_directory
+        found = sniff_directory(path)
+        if found is not None:
+            return found
         inside = sorted(n for n in os.listdir(path) if n.lower().endswith(_CHECKPOINT_SUFFIXES))
         hint = f" (it contains {short_list(inside, 5)})" if inside else ""
         raise CheckpointError(f"is a directory, not a checkpoint file{hint}; give the path of the "
@@ -62,6 +69,10 @@ def sniff(path: str | os.PathLike) -> Sniffed:
         if len(head) >= 2 + len(_LEGACY_TORCH_MAGIC) and head[2:2 + len(_LEGACY_TORCH_MAGIC)] == _LEGACY_TORCH_MAGIC:
             return _classify_torch_file(path, zip_archive=False)
         return Sniffed("nvidia-pickle")
+    from gan_core.io.biggan_import import sniff_text_file
+    found = sniff_text_file(path)
+    if found is not None:
+        return found
     raise CheckpointError(_describe_other(head), path)
 
 
@@ -114,6 +125,9 @@ def _classify_torch_file(path: str, zip_archive: bool) -> Sniffed:
         msg = str(e)
         m = re.search(r"GLOBAL ([\w.]+)", msg) or re.search(r"Unsupported global: ([\w.]+)", msg)
         what = f" (such as {m.group(1)})" if m else ""
+        if zip_archive and m and m.group(1) == "argparse.Namespace":
+            from gan_core.io.torch_zip import load_zip_restricted
+            return _classify_object(load_zip_restricted(path), path)
         if "weights only" in msg.lower() or "weights_only" in msg.lower() or m:
             raise CheckpointError(
                 f"is a PyTorch file that stores Python objects{what} besides tensors, so it cannot be read "
@@ -124,24 +138,34 @@ def _classify_torch_file(path: str, zip_archive: bool) -> Sniffed:
         kind = "a zip archive" if zip_archive else "a PyTorch file"
         raise CheckpointError(f"is {kind} but not a readable PyTorch checkpoint ({type(e).__name__}: "
                               f"{' '.join(str(e).split())[:300]})", path) from None
+    return _classify_object(obj, path)
+
+
+def _classify_object(obj: Any, path: str) -> Sniffed:
     if is_native(obj):
         return Sniffed("ganscope", obj)
+    from gan_core.io.rosinality import classify
+    kind = classify(obj)
+    if kind is not None:
+        return Sniffed(kind, obj)
+    from gan_core.io.biggan_import import classify_object as classify_biggan
+    kind = classify_biggan(obj)
+    if kind is not None:
+        return Sniffed(kind, obj)
     raise CheckpointError(_describe_torch_object(obj), path)
 
 
 def _describe_torch_object(obj: Any) -> str:
-    supported = ("ganscope reads official NVIDIA StyleGAN2-ADA/StyleGAN3 .pkl files and its own "
-                 "checkpoints")
+    supported = ("ganscope reads official NVIDIA StyleGAN2-ADA/StyleGAN3 .pkl files, rosinality "
+                 "StyleGAN1/StyleGAN2 .model/.pt files, BigGAN-PyTorch G.pth/G_ema.pth/D.pth, "
+                 "pytorch-pretrained-BigGAN folders (config.json + pytorch_model.bin) and its own checkpoints")
     if isinstance(obj, dict):
         keys = [str(k) for k in obj]
-        if "g_ema" in obj:
-            return (f"is a rosinality stylegan2-pytorch checkpoint (keys {short_list(keys)}); that format "
-                    f"is not supported yet: {supported}")
+        if "param_groups" in obj and "state" in obj:
+            return (f"is an optimizer state (like BigGAN-PyTorch's G_optim.pth / D_optim.pth), not a network; "
+                    f"give the weights file (G_ema.pth, G.pth or D.pth) instead")
         if "pytorch-lightning_version" in obj:
             return (f"is a PyTorch Lightning checkpoint (e.g. MobileStyleGAN); that format is not "
-                    f"supported yet: {supported}")
-        if "g_running" in obj or ("generator" in obj and "discriminator" in obj):
-            return (f"is a rosinality style-based-gan-pytorch (StyleGAN1) checkpoint; that format is not "
                     f"supported yet: {supported}")
         if keys and all(isinstance(v, torch.Tensor) for v in obj.values()):
             kind = ("a StyleGAN" if any(k.startswith(("mapping.", "synthesis.")) for k in keys)

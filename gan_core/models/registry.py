@@ -15,8 +15,11 @@ from torch import nn
 # family -> (module, generator class, discriminator class or None). A discriminator given as
 # "module:Class" lives in another module: StyleGAN3 trains with the StyleGAN2 discriminator.
 FAMILIES: dict[str, tuple[str, str, str | None]] = {
+    "stylegan1": ("gan_core.models.stylegan1", "Generator", "Discriminator"),
     "stylegan2": ("gan_core.models.stylegan2", "Generator", "Discriminator"),
     "stylegan3": ("gan_core.models.stylegan3", "Generator", "gan_core.models.stylegan2:Discriminator"),
+    "biggan": ("gan_core.models.biggan", "Generator", "Discriminator"),
+    "biggan-deep": ("gan_core.models.biggan_deep", "Generator", "Discriminator"),
 }
 
 # official class path -> (family, kind)
@@ -65,7 +68,7 @@ def network_class(family: str, kind: str = "G") -> type[nn.Module]:
 
 
 def build_network(family: str, kind: str, kwargs: dict[str, Any]) -> nn.Module:
-    """Construct our network for ``family`` ('stylegan2'|'stylegan3'), ``kind`` ('G'|'D')."""
+    """Construct our network for ``family`` (a key of FAMILIES), ``kind`` ('G'|'D')."""
     cls = network_class(family, kind)
     kwargs = normalize_kwargs(kwargs)
     try:
