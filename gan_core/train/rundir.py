@@ -138,7 +138,7 @@ class RunDirectory:
         self.status: dict[str, Any] = {k: None for k in STATUS_KEYS}
         self.status.update(state="starting", kimg=0.0, total_kimg=self.total_kimg, pid=os.getpid(),
                            host=self.host, run_dir=str(self.path.resolve()))
-        self._control_mtime: int | None = None
+        self._control_mtime: tuple[int, int, int] | None = None
         self.control_path = self.path / "control.json"
         # Commands older than this run (a leftover "stop" from a previous session) are ignored.
         self._control_since = self.started
@@ -193,12 +193,13 @@ class RunDirectory:
         """The new command in control.json since the last poll, or None. Cheap: one stat call
         unless the file changed. Unreadable or stale files are ignored."""
         try:
-            mtime = self.control_path.stat().st_mtime_ns
+            st = self.control_path.stat()
         except OSError:
             return None
-        if mtime == self._control_mtime:
+        key = (st.st_mtime_ns, st.st_ino, st.st_size)  # an atomic replace always changes the inode
+        if key == self._control_mtime:
             return None
-        self._control_mtime = mtime
+        self._control_mtime = key
         try:
             obj = json.loads(self.control_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -230,3 +231,45 @@ class RunDirectory:
                 p.unlink()
             except OSError:
                 pass
+
+
+# -- the reader's side (the app, scripts): no torch needed ------------------------------------------
+
+
+def send_command(run_dir: str | os.PathLike, command: str) -> None:
+    """Ask the trainer of ``run_dir`` to pause, resume or stop (writes control.json atomically)."""
+    if command not in COMMANDS:
+        raise ValueError(f"unknown command {command!r}; use {', '.join(COMMANDS)}")
+    atomic_write_json(Path(run_dir) / "control.json", {"command": command, "time": time.time()})
+
+
+def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """live_status.json as a dict, or None when it does not exist (yet) or cannot be read."""
+    try:
+        obj = json.loads((Path(run_dir) / "live_status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def read_stats(run_dir: str | os.PathLike, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """(rows of stats.jsonl from byte ``offset`` on, the offset to pass next time). Only complete
+    lines are returned, so polling while the trainer appends never yields half a row."""
+    path = Path(run_dir) / "stats.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    rows = []
+    for line in data[:end].splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows, offset + end
+

@@ -98,3 +98,24 @@ def test_sigterm_stops_cleanly_with_snapshot(tiny_zip, tmp_path):
     assert (run / st["latest_snapshot"]).is_file()
     assert "SIGTERM" in (run / "log.txt").read_text()
     assert os.path.getsize(run / "live_preview.png") > 0
+
+
+def test_reader_helpers(tmp_path):
+    from gan_core.train.rundir import RunDirectory, read_stats, read_status, send_command
+
+    assert read_status(tmp_path) is None and read_stats(tmp_path) == ([], 0)
+    run = RunDirectory(tmp_path, total_kimg=2)
+    run.write_status(state="running", kimg=0.5)
+    assert read_status(tmp_path)["state"] == "running"
+    run.append_stats({"tick": 0, "kimg": 0.5})
+    rows, off = read_stats(tmp_path)
+    assert len(rows) == 1 and rows[0]["kimg"] == 0.5 and rows[0]["loss_G"] is None
+    with open(tmp_path / "stats.jsonl", "a") as f:
+        f.write('{"tick": 1, "kim')  # a line being written
+    rows, off2 = read_stats(tmp_path, off)
+    assert rows == [] and off2 == off
+    run.poll_control()
+    send_command(tmp_path, "pause")
+    assert run.poll_control() == "pause" and run.poll_control() is None  # once per change
+    with pytest.raises(ValueError):
+        send_command(tmp_path, "explode")
