@@ -233,7 +233,7 @@ class RunDirectory:
                 pass
 
 
-# -- the reader's side (the app, scripts): no torch needed ------------------------------------------
+# -- the reader's side (the app, scripts): plain file I/O -----------------------------------------------
 
 
 def send_command(run_dir: str | os.PathLike, command: str) -> None:
