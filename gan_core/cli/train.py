@@ -130,6 +130,33 @@ def _spawned(rank: int, world: int, port: int, opts, progress: bool) -> None:
     train(opts, progress=progress and rank == 0)
 
 
+def _spawn_local(opts, progress: bool) -> int:
+    """Run ``opts.gpus`` training processes on this machine; SIGINT/SIGTERM are passed on to them
+    (each stops cleanly with a snapshot) instead of killing this parent first."""
+    import signal
+
+    import torch.multiprocessing as mp
+
+    ctx = mp.start_processes(_spawned, args=(opts.gpus, _free_port(), opts, progress), nprocs=opts.gpus,
+                             join=False, start_method="spawn")
+
+    def forward(signum, _frame):
+        for proc in ctx.processes:
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not ctx.join():
+            pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print("ganscope train: done")
+    return 0
+
+
 def run(args) -> int:
     from gan_core.data import DatasetError
     from gan_core.io import CheckpointError
@@ -147,10 +174,7 @@ def run(args) -> int:
     progress = not args.no_progress
     try:
         if opts.gpus > 1 and world_env == 1:
-            import torch.multiprocessing as mp
-
-            mp.spawn(_spawned, args=(opts.gpus, _free_port(), opts, progress), nprocs=opts.gpus, join=True)
-            return 0
+            return _spawn_local(opts, progress)
         if world_env > 1 and args.gpus is not None and args.gpus != world_env:
             raise CliError(f"--gpus {args.gpus} does not match torchrun's {world_env} processes")
         if world_env > 1:

@@ -73,7 +73,10 @@ def test_zip_and_lmdb_sources(messy_folder, tmp_path):
     env.close()
     rep = convert_dataset(db, tmp_path / "from_lmdb.zip", 8, report_broken=lambda n, r: None)
     assert rep.written == 3 and rep.skipped[0][0] == "key9"
-    assert len(ImageDataset(db)) == 3 + 1  # the reader lists every key; "key9" is skipped when read
+    lds = ImageDataset(db)
+    assert len(lds) == 3 + 1  # the reader lists every key; "key9" is skipped when read
+    img, _ = lds[0]
+    assert img.shape == (3, 16, 16) and img.dtype == np.uint8
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
