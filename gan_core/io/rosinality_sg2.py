@@ -90,7 +90,10 @@ def convert_generator(sd: dict[str, torch.Tensor], what: str) -> tuple[dict[str,
     if not maps or maps != list(range(1, len(maps) + 1)):
         raise CheckpointError(f"{what} has no mapping layers style.1 … style.N (found {maps}); it is not a "
                               f"stylegan2-pytorch Generator; this variant is not supported yet")
-    n_up = len(_indices(sd, r"to_rgbs\.(\d+)\."))
+    rgbs = _indices(sd, r"to_rgbs\.(\d+)\.")
+    if rgbs != list(range(len(rgbs))):
+        raise CheckpointError(f"{what} has to_rgbs {rgbs}, not 0 … N: tensors are missing; the file is incomplete")
+    n_up = len(rgbs)
     size = 4 * 2 ** n_up
     out: dict[str, torch.Tensor] = {}
     for k, idx in enumerate(maps):
