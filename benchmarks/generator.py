@@ -1,7 +1,9 @@
-"""Generator speed: milliseconds per image for StyleGAN2 (config F) and StyleGAN3-T/-R.
+"""Generator speed: milliseconds per image for StyleGAN2 (config F) and StyleGAN3-T/-R
+(and, on request, StyleGAN1: ``--families sg1,sg2``).
 
     python benchmarks/generator.py                       # 256², batch 1 and 8, CPU (+ CUDA)
     python benchmarks/generator.py --families sg3t --batches 1 --reps 5 --json out.json
+    python benchmarks/generator.py --families sg1,sg2 --no-baseline --json sg1.json
 
 Each network is timed as ``G(z)`` (mapping + synthesis, no gradients, noise_mode='const')
 after ``--warmup`` untimed runs; the figure is the median of ``--reps`` runs divided by the
@@ -51,8 +53,9 @@ from cuda_ops.upfirdn2d import upfirdn2d_direct  # noqa: E402
 _upfirdn_mod = sys.modules["cuda_ops.upfirdn2d"]
 _flrelu_mod = sys.modules["cuda_ops.filtered_lrelu"]
 
-FAMILIES = ("sg2", "sg3t", "sg3r")
-LABELS = {"sg2": "StyleGAN2-F", "sg3t": "StyleGAN3-T", "sg3r": "StyleGAN3-R"}
+FAMILIES = ("sg2", "sg3t", "sg3r", "sg1")
+DEFAULT_FAMILIES = ("sg2", "sg3t", "sg3r")
+LABELS = {"sg2": "StyleGAN2-F", "sg3t": "StyleGAN3-T", "sg3r": "StyleGAN3-R", "sg1": "StyleGAN1"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,6 +117,10 @@ def build(family: str, resolution: int) -> torch.nn.Module:
     if family == "sg2":
         from gan_core.models.stylegan2 import Generator as G2
         return G2(**common, mapping_kwargs=dict(num_layers=8), channel_base=32768, channel_max=512)
+    if family == "sg1":  # the paper's / rosinality's channel table (min(16384 / res, 512)), 8 mapping layers
+        from gan_core.models.stylegan1 import Generator as G1
+        return G1(z_dim=512, w_dim=512, img_resolution=resolution, mapping_layers=8, channel_base=16384,
+                  channel_max=512)
     from gan_core.models.stylegan3 import Generator as G3
     if family == "sg3t":
         return G3(**common, channel_base=32768, channel_max=512)
@@ -177,7 +184,7 @@ def bench_one(G: torch.nn.Module, batch: int, device: torch.device, warmup: int,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--families", default=",".join(FAMILIES), help="comma list of sg2, sg3t, sg3r")
+    ap.add_argument("--families", default=",".join(DEFAULT_FAMILIES), help="comma list of sg2, sg3t, sg3r, sg1")
     ap.add_argument("--batches", default="1,8", help="comma list of batch sizes")
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--reps", type=int, default=3)
