@@ -32,7 +32,7 @@ from gan_core.io.errors import CheckpointError, short_list
 KINDS = ("biggan-pytorch",)
 DEFAULT_BN_EPS = 1e-5
 DEFAULT_SN_EPS = 1e-6
-_NAME = re.compile(r"^(G_ema|G|D)(.*)\.pth$")
+_NAME = re.compile(r"^(G_ema|G|D)(?!_optim)(_[^.]*)?\.pth$")  # G_optim*.pth / D_optim*.pth are not networks
 
 
 def classify_state_dict(obj: Any) -> str | None:
@@ -256,7 +256,7 @@ def state_dict_path_for(weights: str) -> str | None:
     """``state_dict{suffix}.pth`` beside ``G{suffix}.pth`` / ``G_ema{suffix}.pth`` / ``D{suffix}.pth``."""
     folder, name = os.path.split(os.path.abspath(weights))
     m = _NAME.match(name)
-    for cand in ([f"state_dict{m.group(2)}.pth"] if m else []) + ["state_dict.pth"]:
+    for cand in ([f"state_dict{m.group(2) or ''}.pth"] if m else []) + ["state_dict.pth"]:
         p = os.path.join(folder, cand)
         if os.path.isfile(p):
             return p
@@ -270,7 +270,7 @@ def experiment_files(folder: str) -> dict[str, str]:
     for name in os.listdir(folder):
         m = _NAME.match(name)
         if m:
-            found.setdefault(m.group(2), {})[m.group(1)] = os.path.join(folder, name)
+            found.setdefault(m.group(2) or "", {})[m.group(1)] = os.path.join(folder, name)
     if "" in found:
         return found[""]
     if len(found) == 1:
