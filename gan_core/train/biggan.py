@@ -1,0 +1,156 @@
+"""BigGAN training (Brock et al. 2019), written from the paper's definitions.
+
+* Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D minimizes ``E[relu(1 - D(x, y))] +
+  E[relu(1 + D(G(z, y'), y'))]``, G minimizes ``-E[D(G(z, y'), y')]``.
+* Spectral norm is part of the networks (``gan_core.models.biggan_layers``); in training mode
+  each forward does one power-iteration step and updates ``u0`` / ``sv0``.
+* Off-diagonal orthogonal regularization (eq. 3) on G's weights (not the class embedding),
+  added to G's loss with weight ``G_ortho`` (β); optionally on D's (``D_ortho``).
+* G:D step ratio: ``num_D_steps`` discriminator updates (each on a fresh real batch) per
+  generator update.
+* G EMA with a start step: until ``ema_start`` generator steps ``G_ema`` is a copy of ``G``, then
+  ``G_ema ← d·G_ema + (1 - d)·G`` (``ema_decay`` d) for parameters, buffers copied (stored
+  batch-norm statistics and spectral-norm vectors follow G).
+* Class-conditional data: a labelled dataset (``gan_core.data``, labels from the dataset tool,
+  one-hot ``[N, c_dim]``); fake images use classes drawn uniformly.
+
+This is a self-contained step function for BigGAN / BigGAN-deep; the run-directory loop of
+``gan_core.train.loop`` (snapshots, previews, control files) does not drive it yet.
+
+    trainer = BigGANTrainer(G, D, dataset, BigGANTrainOptions(batch=16))
+    for _ in range(1000):
+        stats = trainer.step()        # {'loss_D_real', 'loss_D_fake', 'loss_G', 'ortho_G', ...}
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_core.models.biggan_layers import orthogonal_regularization, ortho_weights, truncated_normal
+from gan_core.train.ema import ema_update
+
+
+def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(``mean(relu(1 - D(x)))``, ``mean(relu(1 + D(G(z))))``) — D's hinge loss, two parts."""
+    return F.relu(1.0 - real_logits).mean(), F.relu(1.0 + fake_logits).mean()
+
+
+def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """``-mean(D(G(z)))`` — G's hinge loss."""
+    return -fake_logits.mean()
+
+
+@dataclass
+class BigGANTrainOptions:
+    batch: int = 32
+    lr_G: float = 1e-4          # the paper's 128² ImageNet settings (TTUR)
+    lr_D: float = 4e-4
+    betas: tuple[float, float] = (0.0, 0.999)
+    adam_eps: float = 1e-6
+    num_D_steps: int = 2        # D updates per G update
+    G_ortho: float = 1e-4       # β of orthogonal regularization on G (0: off)
+    D_ortho: float = 0.0
+    ema_decay: float = 0.9999
+    ema_start: int = 20000      # G steps before the EMA starts averaging
+    z_threshold: float | None = None  # train on a truncated normal z (None: N(0, I))
+    seed: int = 0
+
+
+class BigGANTrainer:
+    """Trains ``G`` / ``D`` (BigGAN or BigGAN-deep, class-conditional) on ``dataset``, an
+    ``ImageDataset`` opened with ``use_labels=True`` (uint8 ``[C, H, W]`` images, one-hot labels)."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, dataset: Any, opts: BigGANTrainOptions | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        self.opts = opts = opts or BigGANTrainOptions()
+        if opts.num_D_steps < 1 or opts.batch < 1:
+            raise ValueError("num_D_steps and batch must be >= 1")
+        label_dim = int(getattr(dataset, "label_dim", 0))
+        if label_dim != G.c_dim:
+            raise ValueError(f"the dataset has {label_dim} label dimensions but the model has {G.c_dim} classes; "
+                             f"BigGAN trains on a labelled dataset (open it with use_labels=True; labels come "
+                             f"from the dataset tool's dataset.json)")
+        res = int(getattr(dataset, "resolution", G.img_resolution))
+        if res != G.img_resolution:
+            raise ValueError(f"the dataset's images are {res}² but the model makes {G.img_resolution}²")
+        self.device = torch.device(device)
+        self.G, self.D = G.to(self.device).train(), D.to(self.device).train()
+        self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        self.opt_G = torch.optim.Adam(G.parameters(), lr=opts.lr_G, betas=opts.betas, eps=opts.adam_eps)
+        self.opt_D = torch.optim.Adam(D.parameters(), lr=opts.lr_D, betas=opts.betas, eps=opts.adam_eps)
+        self.gen = torch.Generator().manual_seed(opts.seed)
+        self.dataset = dataset
+        self._reals = self._real_batches()
+        self.g_steps = 0
+        self.d_steps = 0
+        self.nimg = 0
+
+    def _real_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader = torch.utils.data.DataLoader(self.dataset, batch_size=self.opts.batch, shuffle=True, drop_last=True,
+                                             generator=self.gen, num_workers=0)
+        if len(loader) == 0:
+            raise ValueError(f"the dataset has fewer images ({len(self.dataset)}) than one batch ({self.opts.batch})")
+        while True:
+            for img, c in loader:
+                yield (img.to(self.device, torch.float32) / 127.5 - 1), c.to(self.device, torch.float32)
+
+    def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = [n, self.G.z_dim]
+        z = (torch.randn(shape, generator=self.gen) if self.opts.z_threshold is None
+             else truncated_normal(shape, self.opts.z_threshold, generator=self.gen))
+        y = torch.randint(self.G.c_dim, [n], generator=self.gen)
+        return z.to(self.device), F.one_hot(y, self.G.c_dim).float().to(self.device)
+
+    def step(self) -> dict[str, float]:
+        """``num_D_steps`` D updates, one G update, then the EMA. Returns the step's losses."""
+        o, G, D = self.opts, self.G, self.D
+        G.train()
+        D.train()
+        stats: dict[str, float] = {}
+        D.requires_grad_(True)
+        for _ in range(o.num_D_steps):
+            real, c_real = next(self._reals)
+            z, c_fake = self._latents(real.shape[0])
+            with torch.no_grad():
+                fake = G(z, c_fake)
+            loss_real, loss_fake = hinge_d_loss(D(real, c_real), D(fake, c_fake))
+            loss = loss_real + loss_fake
+            if o.D_ortho > 0:
+                ortho_d = orthogonal_regularization(ortho_weights(D), o.D_ortho)
+                loss = loss + ortho_d
+                stats["ortho_D"] = ortho_d.item()
+            self.opt_D.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_D.step()
+            self.d_steps += 1
+            self.nimg += real.shape[0]
+            stats["loss_D_real"], stats["loss_D_fake"] = loss_real.item(), loss_fake.item()
+        D.requires_grad_(False)
+        z, c = self._latents(o.batch)
+        loss_G = hinge_g_loss(D(G(z, c), c))
+        loss = loss_G
+        if o.G_ortho > 0:
+            ortho_g = orthogonal_regularization(ortho_weights(G), o.G_ortho)
+            loss = loss + ortho_g
+            stats["ortho_G"] = ortho_g.item()
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        D.requires_grad_(True)
+        self.g_steps += 1
+        stats["loss_G"] = loss_G.item()
+        if self.g_steps <= o.ema_start:
+            ema_update(self.G_ema, G, 0.0)   # a copy until the EMA starts
+            stats["ema_decay"] = 0.0
+        else:
+            ema_update(self.G_ema, G, o.ema_decay)
+            stats["ema_decay"] = o.ema_decay
+        if not all(math.isfinite(v) for v in stats.values()):
+            raise FloatingPointError(f"training diverged at G step {self.g_steps}: {stats}")
+        return stats
