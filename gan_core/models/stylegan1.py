@@ -238,12 +238,18 @@ class StyleLayer(nn.Module):
         else:
             x = F.conv2d(x, self.weight * self.weight_gain, self.bias, padding=1)
         n = self.make_noise(x, noise_mode, noise_strength, noise, noise_generator)
-        if n is not None:
-            x = x + n
-        x = F.leaky_relu(x, LRELU_SLOPE)
-        x = F.instance_norm(x, eps=1e-5)
         gamma, beta = self.affine(w.to(x.dtype)).unsqueeze(2).unsqueeze(3).chunk(2, dim=1)
-        return gamma * x + beta
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (x, gamma, n) if t is not None):
+            x = x + n if n is not None else x
+            x = F.instance_norm(F.leaky_relu(x, LRELU_SLOPE), eps=1e-5)
+            return gamma * x + beta
+        # inference: the same operations, in place on the fresh activations (fewer large allocations)
+        if self.kind == "const":  # x is a view of the parameter: make the first op out of place
+            x = F.leaky_relu(x + n if n is not None else x, LRELU_SLOPE)
+        else:
+            x = F.leaky_relu_(x.add_(n) if n is not None else x, LRELU_SLOPE)
+        x = F.instance_norm(x, eps=1e-5)
+        return x.mul_(gamma).add_(beta)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, resolution={self.resolution}, kind={self.kind}"
