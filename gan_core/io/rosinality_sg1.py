@@ -58,7 +58,8 @@ def _check_blur(sd: dict, prefix: str, what: str) -> None:
         t = sd.get(name)
         if t is None:
             continue
-        if t.ndim != 4 or tuple(t.shape[1:]) != (1, 3, 3) or not torch.allclose(t.float(), _BLUR.expand_as(t), atol=1e-6):
+        if t.ndim != 4 or tuple(t.shape[1:]) != (1, 3, 3) or \
+                not torch.allclose(t.float(), _BLUR.expand_as(t), atol=1e-6):
             raise CheckpointError(f"{what}: the blur kernel {name} is not the standard [1,2,1]x[1,2,1]/16 one; "
                                   f"this variant is not supported")
 

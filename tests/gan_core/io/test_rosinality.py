@@ -70,8 +70,9 @@ def _with_noise(G, noise):
     layers = [dict(G.named_modules())[n] for n in G.noise_layer_names()]
     assert len(layers) == len(noise)
     for layer, n in zip(layers, noise):
-        layer.make_noise = types.MethodType(lambda self, x, mode, strength, gen, n=n: n * (self.noise_strength * strength),
-                                            layer)
+        def make_noise(self, x, mode, strength, gen, n=n):
+            return n * (self.noise_strength * strength)
+        layer.make_noise = types.MethodType(make_noise, layer)
     return layers
 
 

@@ -1,0 +1,277 @@
+"""StyleGAN (v1) progressive-growing training (Karras et al. 2018 §3, 2019 §C), single process.
+
+Schedule, by images seen (a pure function of ``cur_nimg``, so a resumed run continues it
+exactly): training starts at ``start_resolution`` for ``phase_kimg`` thousand images; every
+higher resolution first fades in over ``phase_kimg`` (alpha 0 -> 1, linear in images), then
+trains stable for ``phase_kimg``; the final resolution (the dataset's) stays until
+``total_kimg``. Batch size and learning rate are per resolution (``batch_schedule``,
+``lr_schedule``). During a fade-in the real images are faded the same way as the generator's
+output: ``lerp(nearest_up2(avg_pool2(x)), x, alpha)``.
+
+Objective: ``loss='wgan-gp'`` (WGAN loss, gradient penalty lambda ``gp_lambda`` toward norm 1 on
+random interpolates, drift ``drift`` · D(x)²) or ``loss='r1'`` (non-saturating logistic + R1 with
+weight gamma/2 on reals, every step). Style-mixing regularization with probability
+``style_mixing_prob`` (0.9): those images take the ws of a second z from a random crossover layer
+among the layers in use. G EMA with half-life ``ema_kimg``. Adam (0, 0.99) as the paper.
+
+Randomness (z, noise, real-image indices, mixing) is drawn from generators seeded with
+``(seed, iteration)``, so resuming from a snapshot repeats exactly what an uninterrupted run does.
+Snapshots are native checkpoints (``gan_core.save``) with G, D, G_ema — whose configs carry the
+current step and alpha — and a ``training_state`` (options, cur_nimg, iteration, step, alpha,
+optimizer states).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gan_core.data.dataset import ImageDataset
+from gan_core.models.stylegan1 import Discriminator, Generator
+from gan_core.train.ema import ema_beta, ema_update
+from gan_core.train.loss import r1_penalty
+from gan_core.train.snapshot import save_snapshot
+
+LOSSES = ("wgan-gp", "r1")
+
+
+@dataclass
+class ProgressiveOptions:
+    data: str
+    run_dir: str
+    total_kimg: float = 10_000
+    start_resolution: int = 8
+    phase_kimg: float = 600
+    loss: str = "wgan-gp"
+    batch_schedule: dict[int, int] = field(default_factory=lambda: {4: 128, 8: 128, 16: 128, 32: 64, 64: 32,
+                                                                    128: 16, 256: 8, 512: 4, 1024: 4})
+    lr_schedule: dict[int, float] = field(default_factory=lambda: {128: 0.0015, 256: 0.002, 512: 0.003,
+                                                                   1024: 0.003})
+    lr: float = 0.001
+    betas: tuple[float, float] = (0.0, 0.99)
+    gp_lambda: float = 10.0
+    drift: float = 0.001
+    r1_gamma: float = 10.0
+    style_mixing_prob: float = 0.9
+    ema_kimg: float = 10.0
+    snapshot_kimg: float | None = None
+    seed: int = 0
+    G_kwargs: dict[str, Any] = field(default_factory=dict)
+    D_kwargs: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["batch_schedule"] = {str(k): v for k, v in self.batch_schedule.items()}
+        d["lr_schedule"] = {str(k): v for k, v in self.lr_schedule.items()}
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ProgressiveOptions":
+        d = dict(d)
+        d["batch_schedule"] = {int(k): int(v) for k, v in d["batch_schedule"].items()}
+        d["lr_schedule"] = {int(k): float(v) for k, v in d["lr_schedule"].items()}
+        d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+def schedule(cur_nimg: int, start_step: int, final_step: int, phase_nimg: int) -> tuple[int, float]:
+    """(step, alpha) after ``cur_nimg`` images: start_step stable for one phase, then for each
+    higher step a fade-in phase (alpha 0 -> 1) and a stable phase; the final step stays."""
+    if cur_nimg < phase_nimg or start_step >= final_step:
+        return start_step, 1.0
+    k, rem = divmod(cur_nimg - phase_nimg, 2 * phase_nimg)
+    step = start_step + 1 + k
+    if step > final_step:
+        return final_step, 1.0
+    return step, min(rem / phase_nimg, 1.0)
+
+
+def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Real images at the current resolution, faded like the generator's output."""
+    if alpha >= 1:
+        return x
+    low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+    return low + alpha * (x - low)
+
+
+class ProgressiveTrainer:
+    """Holds G, D, G_ema, optimizers and the schedule; ``step()`` runs one iteration."""
+
+    def __init__(self, opts: ProgressiveOptions, resume: str | Path | None = None) -> None:
+        if opts.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {opts.loss!r}")
+        self.o = opts
+        self.device = torch.device(opts.device)
+        self.dataset = ImageDataset(opts.data)
+        res = self.dataset.resolution
+        self.final_step = Generator.step_for_resolution(res)
+        self.start_step = Generator.step_for_resolution(opts.start_resolution)
+        if not 0 <= self.start_step <= self.final_step:
+            raise ValueError(f"start_resolution {opts.start_resolution} must be between 4 and the dataset's {res}")
+        self.phase_nimg = max(1, int(round(opts.phase_kimg * 1000)))
+        self.cur_nimg = 0
+        self.iteration = 0
+        if resume is not None:
+            self._resume(resume)
+        else:
+            torch.manual_seed(opts.seed)
+            gk = dict(z_dim=512, w_dim=512, mapping_layers=8)
+            gk.update(opts.G_kwargs)
+            self.G = Generator(img_resolution=res, img_channels=self.dataset.num_channels, **gk).to(self.device)
+            self.D = Discriminator(img_resolution=res, img_channels=self.dataset.num_channels,
+                                   **opts.D_kwargs).to(self.device)
+            self.G_ema = Generator(**self.G.config()).to(self.device).eval().requires_grad_(False)
+            self.G_ema.load_state_dict(self.G.state_dict())
+            self.G_opt = torch.optim.Adam(self.G.parameters(), lr=opts.lr, betas=opts.betas)
+            self.D_opt = torch.optim.Adam(self.D.parameters(), lr=opts.lr, betas=opts.betas)
+        self._apply_schedule()
+
+    # ------------------------------------------------------------------------------------
+    @property
+    def resolution(self) -> int:
+        return 4 * 2 ** self.step_idx
+
+    def _apply_schedule(self) -> None:
+        self.step_idx, self.alpha = schedule(self.cur_nimg, self.start_step, self.final_step, self.phase_nimg)
+        for net in (self.G, self.G_ema, self.D):
+            net.set_progressive(self.step_idx, self.alpha)
+        lr = self.o.lr_schedule.get(self.resolution, self.o.lr)
+        for opt in (self.G_opt, self.D_opt):
+            for g in opt.param_groups:
+                g["lr"] = lr
+
+    @property
+    def batch(self) -> int:
+        return int(self.o.batch_schedule.get(self.resolution, 16))
+
+    def _reals(self, gen: torch.Generator, batch: int) -> torch.Tensor:
+        idx = torch.randint(len(self.dataset), [batch], generator=gen)
+        imgs = torch.stack([torch.from_numpy(self.dataset.get_image(int(i))) for i in idx]).to(self.device)
+        x = imgs.to(torch.float32) / 127.5 - 1
+        factor = self.dataset.resolution // self.resolution
+        if factor > 1:
+            x = F.avg_pool2d(x, factor)
+        return fade_reals(x, self.alpha)
+
+    def _ws(self, gen: torch.Generator, batch: int, update_emas: bool = False) -> torch.Tensor:
+        z = torch.randn([batch, self.G.z_dim], generator=gen).to(self.device)
+        ws = self.G.mapping(z, None, update_emas=update_emas)
+        if self.o.style_mixing_prob > 0:
+            used = 2 * (self.step_idx + 1)
+            if used > 1:
+                z2 = torch.randn([batch, self.G.z_dim], generator=gen).to(self.device)
+                ws2 = self.G.mapping(z2, None)
+                cut = torch.randint(1, used, [batch, 1, 1], generator=gen).to(self.device)
+                mix = (torch.rand([batch, 1, 1], generator=gen) < self.o.style_mixing_prob).to(self.device)
+                layer = torch.arange(ws.shape[1], device=self.device)[None, :, None]
+                ws = torch.where(mix & (layer >= cut), ws2, ws)
+        return ws
+
+    def _fake(self, gen: torch.Generator, batch: int, update_emas: bool = False) -> torch.Tensor:
+        ws = self._ws(gen, batch, update_emas)
+        noise_gen = torch.Generator().manual_seed(int(torch.randint(2 ** 62, [1], generator=gen)))
+        return self.G.synthesis(ws, noise_mode="random", noise_generator=noise_gen)
+
+    def step(self) -> dict[str, float]:
+        """One iteration (D step, then G step, then EMA); returns the losses."""
+        o = self.o
+        batch = self.batch
+        gen = torch.Generator().manual_seed(o.seed * 1_000_003 + self.iteration)
+        self.G.train()
+        self.D.train()
+        # D
+        self.D.requires_grad_(True)
+        self.G.requires_grad_(False)
+        real = self._reals(gen, batch)
+        with torch.no_grad():
+            fake = self._fake(gen, batch)
+        d_real, d_fake = self.D(real), self.D(fake)
+        stats: dict[str, float] = {}
+        if o.loss == "wgan-gp":
+            eps = torch.rand([batch, 1, 1, 1], generator=gen).to(self.device)
+            mixed = (real + eps * (fake - real)).requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.D(mixed).sum(), mixed, create_graph=True)
+            gp = (grad.flatten(1).norm(dim=1) - 1).square()
+            d_loss = (d_fake - d_real).mean() + o.gp_lambda * gp.mean() + o.drift * d_real.square().mean()
+            stats["gp"] = float(gp.detach().mean())
+        else:
+            penalty, _ = r1_penalty(self.D, real)
+            d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean() + o.r1_gamma / 2 * penalty.mean()
+            stats["r1"] = float(penalty.detach().mean())
+        self.D_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.D_opt.step()
+        # G
+        self.D.requires_grad_(False)
+        self.G.requires_grad_(True)
+        d_gen = self.D(self._fake(gen, batch, update_emas=True))  # also tracks w_avg for truncation
+        g_loss = -d_gen.mean() if o.loss == "wgan-gp" else F.softplus(-d_gen).mean()
+        self.G_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.G_opt.step()
+        self.D.requires_grad_(True)
+        # EMA, counters, schedule
+        self.cur_nimg += batch
+        self.iteration += 1
+        ema_update(self.G_ema, self.G, ema_beta(batch, o.ema_kimg, self.cur_nimg))
+        self._apply_schedule()
+        stats.update(d_loss=float(d_loss.detach()), g_loss=float(g_loss.detach()), step=self.step_idx,
+                     alpha=self.alpha, kimg=self.cur_nimg / 1000)
+        return stats
+
+    def run(self, kimg: float | None = None) -> None:
+        """Train until ``kimg`` (default total_kimg) thousand images, snapshotting every
+        ``snapshot_kimg`` and at the end."""
+        end = int((self.o.total_kimg if kimg is None else kimg) * 1000)
+        every = None if not self.o.snapshot_kimg else int(self.o.snapshot_kimg * 1000)
+        next_snap = None if every is None else (self.cur_nimg // every + 1) * every
+        while self.cur_nimg < end:
+            self.step()
+            if next_snap is not None and self.cur_nimg >= next_snap:
+                self.save_snapshot()
+                next_snap += every
+        self.save_snapshot()
+
+    # ------------------------------------------------------------------------------------
+    def training_state(self) -> dict[str, Any]:
+        return {"kind": "stylegan1-progressive", "options": self.o.to_dict(), "cur_nimg": self.cur_nimg,
+                "iteration": self.iteration, "step": self.step_idx, "alpha": self.alpha,
+                "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict()}
+
+    def save_snapshot(self, path: str | Path | None = None) -> Path:
+        if path is None:
+            Path(self.o.run_dir).mkdir(parents=True, exist_ok=True)
+            path = Path(self.o.run_dir) / f"network-snapshot-{self.cur_nimg // 1000:06d}k-{self.cur_nimg:09d}.pt"
+        return save_snapshot(path, self.G, self.D, self.G_ema, self.training_state())
+
+    def _resume(self, path: str | Path) -> None:
+        from gan_core.io import load_checkpoint
+        ck = load_checkpoint(path, device=self.device)
+        ts = ck.training_state or {}
+        if ts.get("kind") != "stylegan1-progressive" or ck.family != "stylegan1":
+            raise ValueError(f"{path}: not a StyleGAN1 progressive-training snapshot")
+        self.G, self.D = ck.G.train(), ck.D.train()
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(True)
+        self.G_ema = ck.G_ema
+        self.cur_nimg, self.iteration = int(ts["cur_nimg"]), int(ts["iteration"])
+        self.G_opt = torch.optim.Adam(self.G.parameters(), lr=self.o.lr, betas=self.o.betas)
+        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=self.o.lr, betas=self.o.betas)
+        self.G_opt.load_state_dict(ts["G_opt"])
+        self.D_opt.load_state_dict(ts["D_opt"])
+        step, alpha = schedule(self.cur_nimg, self.start_step, self.final_step, self.phase_nimg)
+        if (step, alpha) != (int(ts["step"]), float(ts["alpha"])) or (self.G.step, self.G.alpha) != (step, alpha):
+            raise ValueError(f"{path}: its step/alpha ({ts['step']}, {ts['alpha']}) do not match the schedule at "
+                             f"{self.cur_nimg} images ({step}, {alpha}); resume with the run's own options")
+
+
+def resume_options(path: str | Path) -> ProgressiveOptions:
+    """The options a snapshot was trained with (to resume it with ``ProgressiveTrainer(opts, resume=path)``)."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    return ProgressiveOptions.from_dict(ck["training_state"]["options"])
