@@ -486,6 +486,7 @@ class App:
                 self.settings.add_recent(r.model.path)
                 self.model_panel.refresh_recent(self.settings.recent_files)
             self.canvas.set_hint("UNTRAINED demo model: random weights" if r.model.untrained else "")
+            dpg.set_viewport_title(f"ganscope - {r.model.label}")
             self.status(f"opened {r.model.label}")
         elif self.last_error and self.last_error.startswith("render failed"):
             self.status("")   # a render error is over once a render succeeds; open errors stay up

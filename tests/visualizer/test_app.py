@@ -346,7 +346,7 @@ def test_real_keyboard_and_mouse_input(app):
             app.frame()
             time.sleep(0.01)
 
-    wid = xdo("search", "--name", "^ganscope$").split()[-1]
+    wid = xdo("search", "--name", "^ganscope - ").split()[-1]
     xdo("windowfocus", wid)
     show(app, latent_x=0.0, latent_y=0.0)
     app.canvas.set_fit()
