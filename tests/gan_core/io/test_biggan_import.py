@@ -201,6 +201,30 @@ def test_bgp_refusals(tmp_path):
         gan_core.load_checkpoint(folder)
 
 
+@pytest.mark.parametrize("res", [32, 64, 128, 256, 512])
+def test_bgp_shape_inference_standard_architectures(res):
+    """Every standard BigGAN / BigGAN-deep layout is recovered from its state dict alone."""
+    from gan_core.io.biggan_pytorch import build_from_state_dict, infer_d_config, infer_g_config
+    from gan_core.models import biggan, biggan_deep
+
+    torch.manual_seed(0)
+    n = len(biggan.G_ARCH[res])
+    G = biggan.Generator(z_dim=4 * (n + 1), c_dim=3, img_resolution=res, ch=8, shared_dim=8, attn_res=(64,))
+    D = biggan.Discriminator(c_dim=3, img_resolution=res, ch=8, attn_res=(64,))
+    for net, cfg in ((G, infer_g_config(G.state_dict(), False)), (D, infer_d_config(D.state_dict(), False))):
+        want = net.config()
+        assert {k: v for k, v in cfg.items() if k not in ("ch", "attn_res")} == \
+            {k: v for k, v in want.items() if k in cfg and k not in ("ch", "attn_res")}
+    if res in biggan_deep.DEEP_D_ARCH:
+        for depth in (1, 2, 3):
+            Gd = biggan_deep.Generator(z_dim=8, c_dim=3, img_resolution=res, ch=8, shared_dim=8, depth=depth)
+            cfg = infer_g_config(Gd.state_dict(), True)
+            assert (cfg["img_resolution"], cfg["depth"], cfg["blocks"]) == (res, depth, Gd.config()["blocks"])
+            Dd = biggan_deep.Discriminator(c_dim=3, img_resolution=res, ch=8, depth=depth)
+            rebuilt = build_from_state_dict(Dd.state_dict(), "D-deep")
+            assert rebuilt.config()["stages"] == Dd.config()["stages"] and rebuilt.depth == depth
+
+
 # --------------------------------------------------------------------------------------------
 # pytorch-pretrained-BigGAN
 # --------------------------------------------------------------------------------------------
