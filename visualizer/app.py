@@ -25,6 +25,7 @@ from visualizer.training_bridge import RunRequest, TrainingSession
 from visualizer.texture import TexturePool
 from visualizer.worker import RenderWorker
 from widgets.capture import CapturePanel
+from widgets.class_picker import ClassPanel
 from widgets.equivariance import EquivariancePanel
 from widgets.layers import LayersPanel
 from widgets.record import RecordPanel
@@ -42,7 +43,7 @@ from widgets.truncation import TruncationPanel
 STATUS_HEIGHT = 26
 ERROR_COLOR = (255, 110, 110)
 INFO_COLOR = (190, 190, 190)
-TEXT_INPUTS = ("latent.seed", "latent.class", "mix.seed", "noise.seed", "capture.dir", "presets.name",
+TEXT_INPUTS = ("latent.seed", "class.idx", "class.idx2", "mix.seed", "noise.seed", "capture.dir", "presets.name",
                "layers.channel", "rec.fps", "rec.frames", "train.data", "train.run_dir", "train.batch",
                "train.kimg")
 PNG_ARGS_KEY = "ganscope-args"
@@ -124,6 +125,7 @@ class App:
                 return
         self.status(f"opening {'the demo model' if path == 'demo' else path} ...")
         self.update(model=path, mix_layers=(), noise_layer_strengths=None, trunc_cutoff=None, class_idx=None,
+                    class_idx2=None, class_blend=0.0,
                     translate=(0.0, 0.0), rotate=0.0, untransform=False, fp16=False, layer=None, layer_channel=0,
                     canvas_view="image", eq_metric=None)
         self._sync_panels()
@@ -254,8 +256,9 @@ class App:
         self.capture, self.presets = CapturePanel(self), PresetsPanel(self)
         self.transform, self.layers = TransformPanel(self), LayersPanel(self)
         self.equivariance, self.record_panel = EquivariancePanel(self), RecordPanel(self)
-        self.training_panel = TrainingPanel(self)
-        self.panels = [self.model_panel, self.latent, self.truncation, self.mixing, self.noise, self.transform,
+        self.training_panel, self.class_panel = TrainingPanel(self), ClassPanel(self)
+        self.panels = [self.model_panel, self.latent, self.class_panel, self.truncation, self.mixing, self.noise,
+                       self.transform,
                        self.layers, self.equivariance, self.capture, self.record_panel, self.training_panel,
                        self.presets, self.perf]
         with dpg.window(tag="main", no_scrollbar=True):

@@ -117,13 +117,15 @@ class Renderer:
 
     def _mapped(self, G: torch.nn.Module, args: RenderArgs, seed: int) -> torch.Tensor:
         """ws [num_ws, w_dim] for one seed with the args' class and truncation (cached)."""
-        key = (id(G), args.model, args.device, seed, args.class_idx, args.trunc_psi, args.trunc_cutoff)
+        key = (id(G), args.model, args.device, seed, args.class_idx, args.class_idx2, args.class_blend,
+               args.trunc_psi, args.trunc_cutoff, args.z_threshold)
 
         def compute():
-            import gan_core
             dev = next(G.parameters()).device if any(True for _ in G.parameters()) else torch.device("cpu")
-            z = gan_core.z_from_seed(seed, G.z_dim, dev)
+            z = seed_z(seed, G.z_dim, args.z_threshold, dev)
             c = G.make_c(args.class_idx, 1, dev)
+            if args.class_idx2 is not None and args.class_blend > 0 and G.c_dim:
+                c = (1 - args.class_blend) * c + args.class_blend * G.make_c(args.class_idx2, 1, dev)
             return G.mapping(z, c, truncation_psi=args.trunc_psi, truncation_cutoff=args.trunc_cutoff)[0]
 
         return self._ws.get(key, compute)
@@ -136,7 +138,7 @@ class Renderer:
         return ws
 
     def _render(self, G, info: ModelInfo, args: RenderArgs, t0: float, t_load: float) -> RenderResult:
-        if args.class_idx is not None and not info.c_dim:
+        if (args.class_idx is not None or args.class_idx2 is not None) and not info.c_dim:
             raise ValueError("this model is not class-conditional; clear the class")
         if args.class_idx is None and info.c_dim:
             args_c = args.replace(class_idx=0)
@@ -164,6 +166,10 @@ class Renderer:
             kwargs["noise_strength"] = strength
             if args.noise_mode == "random":
                 kwargs["noise_generator"] = torch.Generator(device=ws.device).manual_seed(int(args.noise_seed))
+        if getattr(G, "has_truncation_stats", False):
+            # models with batch-norm statistics per truncation (pytorch-pretrained-BigGAN) use the
+            # statistics of the current psi, as their own truncation does
+            kwargs["bn_truncation"] = min(1.0, max(0.02, abs(args.trunc_psi)))
         if info.has_input_transform:
             kwargs["input_transform"] = G.user_transform_matrix(translate=args.translate, rotate_deg=args.rotate)
         elif args.translate != (0.0, 0.0) or args.rotate != 0.0:
@@ -221,13 +227,21 @@ class Renderer:
         elif args.canvas_view == "eq_error":
             result.view_note = "pick a metric in the Equivariance panel to see its error map"
         t_view = time.perf_counter()
-        import gan_core
-        result.z_preview = gan_core.z_from_seed(args.seed, info.z_dim)[0, :8].numpy()
+        result.z_preview = seed_z(args.seed, info.z_dim, args.z_threshold, "cpu")[0, :8].numpy()
         result.w_preview = ws[0, :8].float().cpu().numpy()
         result.timings = {"load_ms": (t_load - t0) * 1e3, "mapping_ms": (t_map - t_load) * 1e3,
                           "synthesis_ms": (t_syn - t_map) * 1e3, "views_ms": (t_view - t_syn) * 1e3,
                           "render_ms": (t_view - t0) * 1e3}
         return result
+
+
+def seed_z(seed: int, z_dim: int, threshold: float | None, device) -> torch.Tensor:
+    """[1, z_dim]: the official seed -> z, or BigGAN's truncated normal when a threshold is set."""
+    import gan_core
+    if threshold is None:
+        return gan_core.z_from_seed(seed, z_dim, device)
+    from gan_core.models.biggan_layers import truncated_z_from_seed
+    return truncated_z_from_seed(seed, z_dim, threshold, device)
 
 
 def _model_info(G: torch.nn.Module, path: str, device: str) -> ModelInfo:

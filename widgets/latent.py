@@ -7,7 +7,7 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 
 from widgets.base import Panel
-from widgets.render_args import RenderArgs, RenderResult, ModelInfo
+from widgets.render_args import RenderArgs, RenderResult
 
 PAD_SENSITIVITY = 0.01   # grid units per pixel of drag
 
@@ -43,8 +43,6 @@ class LatentPanel(Panel):
                 dpg.add_slider_float(label="speed", tag="latent.speed", width=150, min_value=0.02, max_value=5.0,
                                      default_value=self.speed, format="%.2f seeds/s",
                                      callback=lambda s, a: setattr(self, "speed", float(a)))
-            dpg.add_input_int(label="class", tag="latent.class", width=140, min_value=0, min_clamped=True, show=False,
-                              callback=lambda s, a: self.host.update(class_idx=int(a)))
             dpg.add_text("", tag="latent.zw", color=(170, 170, 170))
 
     def set_animate(self, on: bool) -> None:
@@ -77,11 +75,6 @@ class LatentPanel(Panel):
         dpg.set_value("latent.x", args.latent_x)
         dpg.set_value("latent.y", args.latent_y)
         dpg.set_value("latent.pad_text", f"x {args.latent_x:.2f}   y {args.latent_y:.2f}   seed {args.seed}")
-        if args.class_idx is not None:
-            dpg.set_value("latent.class", args.class_idx)
-
-    def on_model(self, info: ModelInfo) -> None:
-        dpg.configure_item("latent.class", show=info.c_dim > 0, max_value=max(0, info.c_dim - 1), max_clamped=True)
 
     def on_result(self, result: RenderResult) -> None:
         if result.z_preview is None:

@@ -41,6 +41,9 @@ class RenderArgs:
     latent_x: float = 0.0
     latent_y: float = 0.0
     class_idx: int | None = None           # conditional models
+    class_idx2: int | None = None          # class interpolation: blend toward this class ...
+    class_blend: float = 0.0               # ... by this much (0: class_idx only, 1: class_idx2 only)
+    z_threshold: float | None = None       # sample z from a normal truncated at +-threshold (BigGAN's trick)
     trunc_psi: float = 1.0
     trunc_cutoff: int | None = None        # truncate only the first N ws (None: all)
     mix_seed: float = 1.0                  # continuous, like latent_x (blend of floor/ceil seeds)
@@ -73,7 +76,7 @@ class RenderArgs:
         if self.noise_layer_strengths is not None:
             object.__setattr__(self, "noise_layer_strengths", tuple(float(v) for v in self.noise_layer_strengths))
         for name in ("latent_x", "latent_y", "trunc_psi", "mix_seed", "noise_strength", "rotate", "layer_gain_db",
-                     "spectrum_beta", "spectrum_db_range", "eq_angle"):
+                     "spectrum_beta", "spectrum_db_range", "eq_angle", "class_blend"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 raise ArgsError(f"{name} must be a finite number, got {v!r}")
@@ -84,6 +87,13 @@ class RenderArgs:
             raise ArgsError(f"trunc_cutoff must be >= 0 or None, got {self.trunc_cutoff}")
         if any(i < 0 for i in self.mix_layers):
             raise ArgsError(f"mix_layers must be w indices >= 0, got {self.mix_layers}")
+        if not 0.0 <= self.class_blend <= 1.0:
+            raise ArgsError(f"class_blend must be in [0, 1], got {self.class_blend}")
+        if self.z_threshold is not None:
+            if isinstance(self.z_threshold, bool) or not isinstance(self.z_threshold, (int, float)) \
+                    or not math.isfinite(self.z_threshold) or self.z_threshold <= 0:
+                raise ArgsError(f"z_threshold must be a positive number or None, got {self.z_threshold!r}")
+            object.__setattr__(self, "z_threshold", float(self.z_threshold))
         if self.canvas_view not in CANVAS_VIEWS:
             raise ArgsError(f"canvas_view must be one of {', '.join(CANVAS_VIEWS)}, got {self.canvas_view!r}")
         if self.eq_metric is not None and self.eq_metric not in EQ_METRICS:
@@ -158,7 +168,7 @@ class RenderArgs:
         return cls.from_dict(d, where)
 
 
-_INT_OR_NONE = {"class_idx", "trunc_cutoff"}
+_INT_OR_NONE = {"class_idx", "class_idx2", "trunc_cutoff"}
 _BOOL = {"fp16", "untransform", "layer_rgb", "layer_normalize"}
 _STR = {"model", "device", "noise_mode", "canvas_view"}
 _STR_OR_NONE = {"layer", "eq_metric"}
@@ -195,6 +205,12 @@ def _coerce(name: str, v: Any) -> Any:
         if not isinstance(v, list) or len(v) != 2 or not all(_is_num(x) for x in v):
             raise TypeError("expected two numbers")
         return (float(v[0]), float(v[1]))
+    if name == "z_threshold":
+        if v is None:
+            return None
+        if not _is_num(v):
+            raise TypeError("expected a number or null")
+        return float(v)
     if name == "noise_layer_strengths":
         if v is None:
             return None

@@ -77,8 +77,12 @@ def test_truncation_psi_zero_makes_every_seed_the_average(app):
     c = app.wait_for_result()
     assert app.args.trunc_cutoff == 2
     assert not np.array_equal(c.image, b.image)
+    ui_set("trunc.z_on", True)
+    ui_set("trunc.z_threshold", 0.5)
+    assert app.args.z_threshold == 0.5
+    assert np.abs(app.wait_for_result().z_preview).max() <= 0.5     # truncated normal z
     ui_click("trunc.reset")
-    assert app.args.trunc_psi == 1.0 and app.args.trunc_cutoff is None
+    assert app.args.trunc_psi == 1.0 and app.args.trunc_cutoff is None and app.args.z_threshold is None
 
 
 def test_style_mixing(app):
@@ -313,20 +317,37 @@ def test_stylegan3_model_disables_noise_with_a_reason(app, tiny_sg2):
     assert dpg.get_item_configuration("noise.mode")["enabled"]
 
 
-def test_conditional_model_shows_the_class_picker(app, tiny_cond, tiny_sg2):
+def test_conditional_model_shows_the_class_picker(app, tiny_cond, tiny_sg2, tmp_path):
     import dearpygui.dearpygui as dpg
     app.open_model(str(tiny_cond))
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_cond))
-    assert dpg.is_item_shown("latent.class")
+    assert dpg.get_item_configuration("class.idx")["enabled"] and not dpg.is_item_shown("class.reason")
     show(app)
     a = app.last_result.image
-    ui_set("latent.class", 3)
+    ui_set("class.idx", 3)
     b = app.wait_for_result().image
     assert app.args.class_idx == 3 and not np.array_equal(a, b)
+    ui_set("class.idx", 99)                  # clamped to the model's classes
+    assert app.args.class_idx == 4
+    ui_set("class.idx", 3)
+    # class interpolation: the label vector is blended, so halfway is neither end
+    ui_set("class.idx2", 1)
+    ui_set("class.blend", 1.0)
+    end1 = app.wait_for_result().image
+    ui_set("class.blend", 0.5)
+    half = app.wait_for_result().image
+    show(app, class_idx=1, class_idx2=None, class_blend=0.0)
+    np.testing.assert_array_equal(app.last_result.image, end1)
+    assert not np.array_equal(half, end1) and not np.array_equal(half, b)
+    names = tmp_path / "names.txt"
+    names.write_text("zero\none\ntwo\nthree\nfour\n")
+    app.class_panel.load_names(str(names))
+    ui_set("class.name", "three")
+    assert app.args.class_idx == 3
     assert str(tiny_cond) in app.settings.recent_files
     app.open_model(str(tiny_sg2))
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
-    assert not dpg.is_item_shown("latent.class")
+    assert not dpg.get_item_configuration("class.idx")["enabled"] and dpg.is_item_shown("class.reason")
 
 
 def test_real_keyboard_and_mouse_input(app):
@@ -372,3 +393,33 @@ def test_real_keyboard_and_mouse_input(app):
     assert app.canvas.center[0] == pytest.approx(c0[0] - 80 / app.canvas.effective_zoom(), abs=1e-6)
     app.canvas.set_fit()
     show(app, latent_x=0.0)
+
+
+def test_biggan_model_opens_and_the_class_picker_changes_the_image(app, tiny_sg2, tmp_path):
+    import dearpygui.dearpygui as dpg
+
+    import gan_core
+    from gan_core.models import biggan
+    torch.manual_seed(0)
+    G = biggan.Generator(z_dim=16, c_dim=6, img_resolution=32, ch=4, shared_dim=8, attn_res=(16,))
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    path = tmp_path / "tiny_biggan.pt"
+    gan_core.save(path, G_ema=G.eval())
+    app.open_model(str(path))
+    r = app.wait_for_result(lambda r: r.model is not None and r.model.path == str(path), timeout=60)
+    assert r.error is None and r.image.shape == (32, 32, 3) and r.model.family == "biggan"
+    assert dpg.get_item_configuration("class.idx")["enabled"]
+    assert not dpg.get_item_configuration("noise.mode")["enabled"]          # BigGAN has no noise inputs
+    a = show(app).image
+    ui_set("class.idx", 4)
+    b = app.wait_for_result().image
+    assert not np.array_equal(a, b)
+    # per-block swapping through the same mixing panel: one block's conditioning from another seed
+    ui_set("mix.seed", 5)
+    ui_set("mix.layer.1", True)
+    c = app.wait_for_result().image
+    assert not np.array_equal(b, c)
+    app.open_model(str(tiny_sg2))
+    app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
