@@ -125,7 +125,7 @@ class App:
                 return
         self.status(f"opening {'the demo model' if path == 'demo' else path} ...")
         self.update(model=path, mix_layers=(), noise_layer_strengths=None, trunc_cutoff=None, class_idx=None,
-                    class_idx2=None, class_blend=0.0,
+                    class_idx2=None, class_blend=0.0, progressive_step=None, progressive_alpha=1.0,
                     translate=(0.0, 0.0), rotate=0.0, untransform=False, fp16=False, layer=None, layer_channel=0,
                     canvas_view="image", eq_metric=None)
         self._sync_panels()

@@ -156,13 +156,21 @@ class Renderer:
         t_map = time.perf_counter()
 
         kwargs: dict[str, Any] = {"noise_mode": args.noise_mode}
+        used_noise_layers = len(info.noise_layers)
+        if info.progressive_steps:
+            step = info.progressive_step if args.progressive_step is None else args.progressive_step
+            if step >= info.progressive_steps:
+                raise ValueError(f"progressive step {step} does not exist: this model has steps "
+                                 f"0..{info.progressive_steps - 1}")
+            kwargs["step"], kwargs["alpha"] = int(step), float(args.progressive_alpha)
+            used_noise_layers = min(used_noise_layers, 2 * (int(step) + 1))   # two noise inputs per stage
         if info.has_noise:
             strength: Any = args.noise_strength
             if args.noise_layer_strengths is not None:
                 if len(args.noise_layer_strengths) != len(info.noise_layers):
                     raise ValueError(f"per-layer noise strengths: expected {len(info.noise_layers)} values, "
                                      f"got {len(args.noise_layer_strengths)}")
-                strength = [args.noise_strength * s for s in args.noise_layer_strengths]
+                strength = [args.noise_strength * s for s in args.noise_layer_strengths[:used_noise_layers]]
             kwargs["noise_strength"] = strength
             if args.noise_mode == "random":
                 kwargs["noise_generator"] = torch.Generator(device=ws.device).manual_seed(int(args.noise_seed))
@@ -184,7 +192,7 @@ class Renderer:
             from gan_core.models import capture_layers
             with capture_layers(G, [args.layer]) as feats:
                 img = G.synthesis(ws.unsqueeze(0), **kwargs)
-            feat = feats[args.layer][0]
+            feat = feats[args.layer][0] if args.layer in feats else None
         else:
             img = G.synthesis(ws.unsqueeze(0), **kwargs)
         if not torch.isfinite(img).all():
@@ -211,7 +219,8 @@ class Renderer:
             elif args.canvas_view == "spectrum":
                 result.view = spec_pixels
         elif args.canvas_view in ("layer", "spectrum"):
-            result.view_note = "pick a layer in the Layers panel to see it"
+            result.view_note = ("pick a layer in the Layers panel to see it" if args.layer is None else
+                                f"layer {args.layer} is not used at this progressive step")
         if args.eq_metric is not None:
             if not info.has_input_transform:
                 result.view_note = f"equivariance needs a StyleGAN3 model; this is a {info.family} model"
@@ -260,7 +269,8 @@ def _model_info(G: torch.nn.Module, path: str, device: str) -> ModelInfo:
             layers.append(LayerInfo(name=n, shape=tuple(int(s) for s in t.shape[1:]), dtype=str(t.dtype).replace("torch.", "")))
     caps = G.capabilities()
     untrained = bool(getattr(G, "untrained", False))
-    fam = {"stylegan3": "StyleGAN3", "stylegan2": "StyleGAN2"}.get(G.family, G.family)
+    fam = {"stylegan3": "StyleGAN3", "stylegan2": "StyleGAN2", "stylegan1": "StyleGAN", "biggan": "BigGAN",
+           "biggan-deep": "BigGAN-deep", "mobilestylegan": "MobileStyleGAN"}.get(G.family, G.family)
     if G.family == "stylegan3":
         fam += "-R" if G.config().get("conv_kernel", 3) == 1 else "-T"
     name = "demo" if path == "demo" else os.path.basename(path)
@@ -271,7 +281,9 @@ def _model_info(G: torch.nn.Module, path: str, device: str) -> ModelInfo:
         num_ws=G.num_ws, img_resolution=G.img_resolution, img_channels=G.img_channels, has_noise=G.has_noise,
         has_input_transform=G.has_input_transform, ws_resolutions=list(G.ws_resolutions()),
         noise_layers=noise_layers, layers=layers, num_params=int(caps["num_params"]), device=device,
-        fp16_available=dev.type == "cuda")
+        fp16_available=dev.type == "cuda",
+        progressive_steps=int(getattr(G, "num_steps", 0)) if hasattr(G, "set_progressive") else 0,
+        progressive_step=int(getattr(G, "step", 0) or 0), progressive_alpha=float(getattr(G, "alpha", 1.0) or 1.0))
 
 
 def _one_line(e: BaseException) -> str:

@@ -26,6 +26,14 @@ class ModelPanel(Panel):
                           callback=lambda s, a: self.host.update(device=a))
             dpg.add_checkbox(label="fp16", tag="model.fp16", callback=lambda s, a: self.host.update(fp16=bool(a)))
             dpg.add_text("fp16 needs a CUDA device", tag="model.fp16_reason", color=(150, 150, 150))
+            with dpg.group(tag="model.progressive", show=False):
+                dpg.add_slider_int(label="progressive step", tag="model.step", min_value=0, max_value=1, width=150,
+                                   callback=lambda s, a: (self.host.update(progressive_step=int(a)),
+                                                          self.sync(self.host.args)))
+                dpg.add_slider_float(label="fade-in alpha", tag="model.alpha", min_value=0.0, max_value=1.0,
+                                     default_value=1.0, width=150, format="%.3f",
+                                     callback=lambda s, a: self.host.update(progressive_alpha=float(a)))
+                dpg.add_text("", tag="model.step_res", color=(150, 150, 150))
             dpg.add_text("", tag="model.info")
         with dpg.file_dialog(directory_selector=False, show=False, tag="model.dialog", width=700, height=420,
                              callback=self._on_dialog, modal=True):
@@ -43,9 +51,20 @@ class ModelPanel(Panel):
     def sync(self, args: RenderArgs) -> None:
         dpg.set_value("model.device", args.device)
         dpg.set_value("model.fp16", args.fp16)
+        info = self.host.model_info
+        if info is not None and info.progressive_steps:
+            step = info.progressive_step if args.progressive_step is None else args.progressive_step
+            dpg.set_value("model.step", step)
+            dpg.set_value("model.alpha", args.progressive_alpha)
+            dpg.set_value("model.step_res", f"renders {4 * 2 ** step}x{4 * 2 ** step} of "
+                                            f"{info.img_resolution}x{info.img_resolution}")
 
     def on_model(self, info: ModelInfo) -> None:
         dpg.set_value("model.label", info.label)
+        dpg.configure_item("model.progressive", show=info.progressive_steps > 0)
+        if info.progressive_steps:
+            dpg.configure_item("model.step", max_value=info.progressive_steps - 1)
+            self.sync(self.host.args)
         dpg.configure_item("model.label", color=(255, 190, 90) if info.untrained else (220, 220, 220))
         fp16_ok = info.fp16_available
         dpg.configure_item("model.fp16", enabled=fp16_ok)

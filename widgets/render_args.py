@@ -44,6 +44,8 @@ class RenderArgs:
     class_idx2: int | None = None          # class interpolation: blend toward this class ...
     class_blend: float = 0.0               # ... by this much (0: class_idx only, 1: class_idx2 only)
     z_threshold: float | None = None       # sample z from a normal truncated at +-threshold (BigGAN's trick)
+    progressive_step: int | None = None    # StyleGAN1: render this progressive stage (None: the model's own)
+    progressive_alpha: float = 1.0         # StyleGAN1: fade-in of that stage
     trunc_psi: float = 1.0
     trunc_cutoff: int | None = None        # truncate only the first N ws (None: all)
     mix_seed: float = 1.0                  # continuous, like latent_x (blend of floor/ceil seeds)
@@ -76,7 +78,8 @@ class RenderArgs:
         if self.noise_layer_strengths is not None:
             object.__setattr__(self, "noise_layer_strengths", tuple(float(v) for v in self.noise_layer_strengths))
         for name in ("latent_x", "latent_y", "trunc_psi", "mix_seed", "noise_strength", "rotate", "layer_gain_db",
-                     "spectrum_beta", "spectrum_db_range", "eq_angle", "class_blend"):
+                     "spectrum_beta", "spectrum_db_range", "eq_angle", "class_blend",
+                     "progressive_alpha"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 raise ArgsError(f"{name} must be a finite number, got {v!r}")
@@ -87,6 +90,10 @@ class RenderArgs:
             raise ArgsError(f"trunc_cutoff must be >= 0 or None, got {self.trunc_cutoff}")
         if any(i < 0 for i in self.mix_layers):
             raise ArgsError(f"mix_layers must be w indices >= 0, got {self.mix_layers}")
+        if not 0.0 <= self.progressive_alpha <= 1.0:
+            raise ArgsError(f"progressive_alpha must be in [0, 1], got {self.progressive_alpha}")
+        if self.progressive_step is not None and int(self.progressive_step) < 0:
+            raise ArgsError(f"progressive_step must be >= 0 or None, got {self.progressive_step}")
         if not 0.0 <= self.class_blend <= 1.0:
             raise ArgsError(f"class_blend must be in [0, 1], got {self.class_blend}")
         if self.z_threshold is not None:
@@ -168,7 +175,7 @@ class RenderArgs:
         return cls.from_dict(d, where)
 
 
-_INT_OR_NONE = {"class_idx", "class_idx2", "trunc_cutoff"}
+_INT_OR_NONE = {"class_idx", "class_idx2", "trunc_cutoff", "progressive_step"}
 _BOOL = {"fp16", "untransform", "layer_rgb", "layer_normalize"}
 _STR = {"model", "device", "noise_mode", "canvas_view"}
 _STR_OR_NONE = {"layer", "eq_metric"}
@@ -272,6 +279,9 @@ class ModelInfo:
     num_params: int
     device: str
     fp16_available: bool
+    progressive_steps: int = 0               # StyleGAN1: number of progressive stages (0: not progressive)
+    progressive_step: int = 0                # the stage the checkpoint is at
+    progressive_alpha: float = 1.0
 
 
 @dataclass

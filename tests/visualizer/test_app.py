@@ -423,3 +423,32 @@ def test_biggan_model_opens_and_the_class_picker_changes_the_image(app, tiny_sg2
     assert not np.array_equal(b, c)
     app.open_model(str(tiny_sg2))
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
+
+
+def test_stylegan1_progressive_controls(app, tiny_sg2, tmp_path):
+    import dearpygui.dearpygui as dpg
+
+    import gan_core
+    from gan_core.models import stylegan1
+    torch.manual_seed(0)
+    G = stylegan1.Generator(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=256,
+                            channel_max=32)
+    path = tmp_path / "tiny_sg1.pt"
+    gan_core.save(path, G_ema=G.eval())
+    app.open_model(str(path))
+    r = app.wait_for_result(lambda r: r.model is not None and r.model.path == str(path), timeout=60)
+    assert r.error is None and r.image.shape == (32, 32, 3) and r.model.progressive_steps == 4
+    assert dpg.is_item_shown("model.progressive")
+    ui_set("model.step", 2)                          # 16² stage
+    low = app.wait_for_result()
+    assert low.image.shape == (16, 16, 3) and "16x16" in dpg.get_value("model.step_res")
+    ui_set("model.alpha", 0.5)                        # halfway through its fade-in
+    faded = app.wait_for_result()
+    assert faded.image.shape == (16, 16, 3) and not np.array_equal(faded.image, low.image)
+    ui_set("noise.mode", "random")                    # noise and mixing work at a lower stage too
+    ui_set("mix.layer.0", True)
+    assert app.wait_for_result().error is None
+    app.open_model(str(tiny_sg2))
+    app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
+    assert not dpg.is_item_shown("model.progressive")
+    show(app, noise_mode="const", mix_layers=())
