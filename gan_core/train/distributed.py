@@ -86,6 +86,38 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
             torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
+TRACKED_BUFFERS = ("w_avg", "magnitude_ema")
+
+
+def average_tracked_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Average the running statistics a network updates from its own batch (the mapping's
+    ``w_avg``, StyleGAN3's ``magnitude_ema``) over processes, so every process keeps the same
+    network (their mean is the statistic of the whole batch, the EMAs being linear)."""
+    if not info.enabled:
+        return
+    bufs = [b for name, b in module.named_buffers() if name.rsplit(".", 1)[-1] in TRACKED_BUFFERS]
+    if not bufs:
+        return
+    flat = torch.cat([b.detach().flatten().float() for b in bufs])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    with torch.no_grad():
+        for b in bufs:
+            n = b.numel()
+            b.copy_(flat[offset:offset + n].view_as(b))
+            offset += n
+
+
+def gather_objects(obj, info: DistInfo) -> list:
+    """``[obj of rank 0, obj of rank 1, ...]`` on every process (``[obj]`` without a group)."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.enabled:
         t = t.clone()

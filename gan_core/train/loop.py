@@ -176,8 +176,12 @@ class TrainingLoop:
                 bar.update(o.batch / 1000)
                 now = time.time()
                 done = t.cur_nimg >= total_nimg
-                if (first_step or done or t.cur_nimg >= tick_start_nimg + o.tick * 1000
-                        or now - tick_start_time >= o.tick_seconds):
+                due = (first_step or done or t.cur_nimg >= tick_start_nimg + o.tick * 1000
+                       or now - tick_start_time >= o.tick_seconds)
+                if t.dist.enabled:  # rank 0's clock decides, so every process ticks (and snapshots) together
+                    due = bool(ddp.all_reduce_max(torch.tensor([int(due and t.dist.is_main)], device=t.device),
+                                                  t.dist)[0])
+                if due:
                     self._end_tick(t.cur_nimg - tick_start_nimg, now - tick_start_time, step_time)
                     tick_start_nimg, tick_start_time, step_time = t.cur_nimg, time.time(), 0.0
                     first_step = False
@@ -190,7 +194,7 @@ class TrainingLoop:
             if t.run is not None:
                 t.run.log(f"{t.dist.world_size} processes in sync: {'yes' if synced else 'NO (networks differ)'}",
                           echo=not synced)
-        if t.last_snapshot_nimg != t.cur_nimg or t.run is not None and t.run.latest_snapshot_path is None:
+        if t.last_snapshot_nimg != t.cur_nimg:
             t.save_snapshot()
         if t.run is not None:
             why = f" ({self.flag['signal']})" if self.flag["signal"] else ""

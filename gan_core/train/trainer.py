@@ -179,7 +179,19 @@ class Trainer:
                 self.augment_pipe.p.fill_(float(aug["p"]))
             if ts.get("pl_mean") is not None:
                 self.loss.pl_mean = torch.as_tensor(ts["pl_mean"]).to(dev).clone()
-        self._resume_rng = ts.get("rng") if ts and self.dist.world_size == 1 else None
+        self._resume_rng = None
+        if ts:
+            ranks = ts.get("ranks")
+            if isinstance(ranks, list) and len(ranks) == self.dist.world_size:
+                # Same process count: every process continues exactly from its own state.
+                mine = ranks[self.dist.rank]
+                self._resume_rng = mine["rng"]
+                if self.ada is not None and mine.get("augment") and "sign_sum" in mine["augment"]:
+                    self.ada.load_state_dict(mine["augment"])
+                if mine.get("pl_mean") is not None:
+                    self.loss.pl_mean = torch.as_tensor(mine["pl_mean"]).to(dev).clone()
+            elif self.dist.world_size == 1 and ts.get("world_size", 1) == 1:
+                self._resume_rng = ts.get("rng")
         rank_seed = o.seed * max(self.dist.world_size, 1) + self.dist.rank
         if self._resume_rng is not None:
             set_rng_state(self._resume_rng)
@@ -261,6 +273,7 @@ class Trainer:
             ddp.average_gradients(list(net.parameters()), self.dist)
             net.requires_grad_(False)
             opt.step()
+        ddp.average_tracked_buffers(self.G, self.dist)
         ema_update(self.G_ema, self.G, ema_beta(o.batch, o.ema_kimg, self.cur_nimg, o.ema_rampup))
         self.cur_nimg += o.batch
         self.step_idx += 1
@@ -295,26 +308,36 @@ class Trainer:
         imgs = np.stack([self.dataset.get_image(i) for i in range(n)]).transpose(0, 2, 3, 1)
         return image_grid(imgs, cols)
 
-    def training_state(self) -> dict[str, Any]:
+    def process_state(self) -> dict[str, Any]:
+        """What differs between processes: RNG states, the ADA accumulators, the path-length mean."""
+        return {"rng": rng_state(), "augment": self.ada.state_dict() if self.ada is not None else None,
+                "pl_mean": self.loss.pl_mean.detach().cpu()}
+
+    def training_state(self, ranks: list | None = None) -> dict[str, Any]:
         ada = self.ada.state_dict() if self.ada is not None else {"p": self.augment_p}
-        return {"options": self.o.to_dict(), "cur_nimg": self.cur_nimg, "step": self.step_idx, "tick": self.tick,
-                "wall_s": self.wall_s(), "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
-                "augment": ada, "pl_mean": self.loss.pl_mean.detach().cpu(), "rng": rng_state(),
-                "world_size": self.dist.world_size}
+        state = {"options": self.o.to_dict(), "cur_nimg": self.cur_nimg, "step": self.step_idx, "tick": self.tick,
+                 "wall_s": self.wall_s(), "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
+                 "augment": ada, "pl_mean": self.loss.pl_mean.detach().cpu(), "rng": rng_state(),
+                 "world_size": self.dist.world_size}
+        if ranks is not None:
+            state["ranks"] = ranks  # one process_state() per process (several processes only)
+        return state
 
     def wall_s(self) -> float:
         return self.wall_offset + time.time() - self.start_time
 
     def save_snapshot(self) -> Path | None:
-        """Write ``network-snapshot-NNNNNN.pt`` + ``fakesNNNNNN.png`` (rank 0) and keep the last K."""
+        """Write ``network-snapshot-NNNNNN.pt`` + ``fakesNNNNNN.png`` (rank 0) and keep the last K.
+        With several processes every one must call it (their RNG states are gathered)."""
+        ranks = ddp.gather_objects(self.process_state(), self.dist) if self.dist.enabled else None
+        self.last_snapshot_nimg = self.cur_nimg
         if self.run is None:
             return None
         name = snapshot_name(self.cur_nimg)
-        path = save_snapshot(self.run.file(name), self.G, self.D, self.G_ema, self.training_state())
+        path = save_snapshot(self.run.file(name), self.G, self.D, self.G_ema, self.training_state(ranks))
         self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
         self.run.prune_snapshots(self.o.keep_snapshots)
         self.run.latest_snapshot_path = path
-        self.last_snapshot_nimg = self.cur_nimg
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
         return path
 
@@ -323,7 +346,8 @@ class Trainer:
         if not self.dist.enabled:
             return True
         with torch.no_grad():
-            total = torch.stack([torch.cat([p.detach().double().flatten() for p in net.parameters()]).sum()
+            total = torch.stack([torch.cat([p.detach().double().flatten() for p in
+                                            list(net.parameters()) + list(net.buffers())]).sum()
                                  for net in (self.G, self.D, self.G_ema)]).to(self.device)
         lo = -ddp.all_reduce_max(-total, self.dist)
         hi = ddp.all_reduce_max(total, self.dist)
