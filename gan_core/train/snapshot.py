@@ -5,7 +5,9 @@ readable with ``torch.load(weights_only=True)``) holding G, D, G_ema and a ``tra
 
     {'version': 1, 'options': {...}, 'cur_nimg', 'step', 'tick', 'wall_s',
      'G_opt', 'D_opt' (optimizer state dicts), 'augment' (p and the ADA accumulators),
-     'pl_mean', 'rng': {'torch', 'numpy', 'python', 'cuda'}}
+     'pl_mean', 'rng': {'torch', 'numpy', 'python', 'cuda'}, 'world_size',
+     'ranks': [{'rng', 'augment', 'pl_mean'} per process]   # only with several processes
+    }
 """
 from __future__ import annotations
 
