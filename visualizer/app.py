@@ -418,17 +418,22 @@ class App:
         self.perf.record_frame(dt * 1e3)
         self.frame_count += 1
 
+    def step(self) -> None:
+        """One turn of the main loop: a frame, then the rest of the fps cap's frame time — cut
+        short when a render result lands, so a new image is shown one frame after it is ready."""
+        t0 = time.perf_counter()
+        self.frame()
+        if self.fps_cap > 0:
+            rest = 1.0 / self.fps_cap - (time.perf_counter() - t0)
+            if rest > 0:
+                self.worker.result_ready.wait(rest)
+
     def run(self) -> None:
         if not self.running:
             self.start()
         try:
             while dpg.is_dearpygui_running():
-                t0 = time.perf_counter()
-                self.frame()
-                if self.fps_cap > 0:
-                    rest = 1.0 / self.fps_cap - (time.perf_counter() - t0)
-                    if rest > 0:
-                        time.sleep(rest)
+                self.step()
         finally:
             self.close()
 
@@ -453,11 +458,10 @@ class App:
         end = time.monotonic() + timeout
         want = self.args
         while time.monotonic() < end:
-            self.frame()
+            self.step()
             r = self._just_shown
             if r is not None and (predicate(r) if predicate else r.args == want):
                 return r
-            time.sleep(0.002)
         raise TimeoutError(f"no matching render result within {timeout} s (last status: {self.last_status})")
 
     _just_shown: RenderResult | None = None

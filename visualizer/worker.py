@@ -30,6 +30,7 @@ class RenderWorker:
         self.rendered = 0          # renders actually run
         self.dropped = 0           # finished results replaced before the UI took them
         self._torch_threads = torch_threads
+        self.result_ready = threading.Event()   # set when a result lands; the UI may sleep on it
         self._thread = threading.Thread(target=self._loop, name="ganscope-render", daemon=True)
         self._thread.start()
 
@@ -50,6 +51,7 @@ class RenderWorker:
     def poll(self) -> RenderResult | None:
         with self._cond:
             r, self._result = self._result, None
+            self.result_ready.clear()
             return r
 
     @property
@@ -108,3 +110,4 @@ class RenderWorker:
                 self._result = result
                 self._active = None
                 self._last_done = args
+                self.result_ready.set()
