@@ -14,7 +14,7 @@ import gan_core
 
 TINY = ["--batch", "8", "--batch-gpu", "2", "--cbase", "128", "--cmax", "16", "--map", "2", "--zdim", "16",
         "--wdim", "16", "--workers", "0", "--tick", "0.008", "--no-progress", "--device", "cpu",
-        "--aug", "fixed", "--p", "0.5", "--cfg", "stylegan3-t"]
+        "--aug", "fixed", "--p", "0.5", "--cfg", "stylegan2"]
 
 
 def torchrun(*args):
