@@ -22,6 +22,11 @@ COMMANDS["equivariance"] = equivariance_cmd
 COMMANDS["spectrum"] = spectrum_cmd
 COMMANDS["video"] = video_cmd
 
+from gan_core.cli import distill as distill_cmd, export_onnx as export_onnx_cmd  # noqa: E402
+
+COMMANDS["distill"] = distill_cmd
+COMMANDS["export-onnx"] = export_onnx_cmd
+
 
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -11,6 +11,7 @@ from torch import nn
 from gan_core.io.errors import CheckpointError
 from gan_core.io.native import NETWORK_KEYS, read_native
 from gan_core.io.biggan_import import KINDS as BIGGAN_KINDS, read_biggan
+from gan_core.io.mobile_import import KINDS as MOBILE_KINDS, read_mobilestylegan
 from gan_core.io.official_pickle import read_official_pickle
 from gan_core.io.rosinality import KINDS as ROSINALITY_KINDS, read_rosinality
 from gan_core.io.sniff import sniff
@@ -52,6 +53,8 @@ def _read(path: str, which: tuple[str, ...], device: str | torch.device, first_o
             return found.kind, read_rosinality(found.obj, found.kind, which, device, first_only, path=path)
         if found.kind in BIGGAN_KINDS:
             return found.kind, read_biggan(found.kind, path, found.obj, which, device, first_only)
+        if found.kind in MOBILE_KINDS:
+            return found.kind, read_mobilestylegan(found.obj, which, device, first_only, path=path)
         return found.kind, read_official_pickle(path, which, device, first_only)
     except CheckpointError as e:
         raise e.with_path(path) from e.__cause__

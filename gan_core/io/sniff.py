@@ -128,6 +128,9 @@ def _classify_torch_file(path: str, zip_archive: bool) -> Sniffed:
         if zip_archive and m and m.group(1) == "argparse.Namespace":
             from gan_core.io.torch_zip import load_zip_restricted
             return _classify_object(load_zip_restricted(path), path)
+        from gan_core.io.mobile_import import is_lightning_global, read_lightning_file
+        if zip_archive and m and is_lightning_global(m.group(1)):
+            return _classify_object(read_lightning_file(path), path)
         if "weights only" in msg.lower() or "weights_only" in msg.lower() or m:
             raise CheckpointError(
                 f"is a PyTorch file that stores Python objects{what} besides tensors, so it cannot be read "
@@ -144,6 +147,9 @@ def _classify_torch_file(path: str, zip_archive: bool) -> Sniffed:
 def _classify_object(obj: Any, path: str) -> Sniffed:
     if is_native(obj):
         return Sniffed("ganscope", obj)
+    from gan_core.io.mobile_import import classify_object as classify_mobile
+    if classify_mobile(obj) is not None:  # before rosinality: a student state dict shares its key names
+        return Sniffed("mobilestylegan", obj)
     from gan_core.io.rosinality import classify
     kind = classify(obj)
     if kind is not None:
@@ -158,15 +164,16 @@ def _classify_object(obj: Any, path: str) -> Sniffed:
 def _describe_torch_object(obj: Any) -> str:
     supported = ("ganscope reads official NVIDIA StyleGAN2-ADA/StyleGAN3 .pkl files, rosinality "
                  "StyleGAN1/StyleGAN2 .model/.pt files, BigGAN-PyTorch G.pth/G_ema.pth/D.pth, "
-                 "pytorch-pretrained-BigGAN folders (config.json + pytorch_model.bin) and its own checkpoints")
+                 "pytorch-pretrained-BigGAN folders (config.json + pytorch_model.bin), MobileStyleGAN Lightning "
+                 ".ckpt files and its own checkpoints")
     if isinstance(obj, dict):
         keys = [str(k) for k in obj]
         if "param_groups" in obj and "state" in obj:
             return (f"is an optimizer state (like BigGAN-PyTorch's G_optim.pth / D_optim.pth), not a network; "
                     f"give the weights file (G_ema.pth, G.pth or D.pth) instead")
         if "pytorch-lightning_version" in obj:
-            return (f"is a PyTorch Lightning checkpoint (e.g. MobileStyleGAN); that format is not "
-                    f"supported yet: {supported}")
+            return (f"is a PyTorch Lightning checkpoint without a MobileStyleGAN generator in its state_dict "
+                    f"(no student.* tensors), so ganscope does not know its network; {supported}")
         if keys and all(isinstance(v, torch.Tensor) for v in obj.values()):
             kind = ("a StyleGAN" if any(k.startswith(("mapping.", "synthesis.")) for k in keys)
                     else "a")

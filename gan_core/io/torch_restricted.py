@@ -59,19 +59,36 @@ def _placeholder_type(module: str, name: str) -> type:
 
 _PLACEHOLDERS: dict[tuple[str, str], type] = {k: _placeholder_type(*k) for k in PLACEHOLDER_CLASSES}
 _PLACEHOLDER_SET = tuple(_PLACEHOLDERS.values())
+_EXTRA_PLACEHOLDERS: dict[tuple[str, str], type] = {}
+
+
+def _extra_placeholder(module: str, name: str) -> type:
+    """A placeholder for a class of a caller-named package (``placeholder_modules``), made on
+    first use; like the fixed ones it is recorded, never imported or instantiated."""
+    key = (module, name)
+    if key not in _EXTRA_PLACEHOLDERS:
+        global _PLACEHOLDER_SET
+        _EXTRA_PLACEHOLDERS[key] = _placeholder_type(module, name)
+        _PLACEHOLDER_SET = _PLACEHOLDER_SET + (_EXTRA_PLACEHOLDERS[key],)
+    return _EXTRA_PLACEHOLDERS[key]
 
 
 class _TorchFileUnpickler(RestrictedUnpickler):
     dispatch = dict(RestrictedUnpickler.dispatch)
 
-    def __init__(self, file, size: int | None, archive: zipfile.ZipFile | None, prefix: str) -> None:
+    def __init__(self, file, size: int | None, archive: zipfile.ZipFile | None, prefix: str,
+                 placeholder_modules: tuple[str, ...] = ()) -> None:
         super().__init__(file, size)
         self._archive, self._prefix = archive, prefix
+        self._placeholder_modules = tuple(placeholder_modules)
 
     def find_class(self, module: str, name: str) -> Any:
         cls = _PLACEHOLDERS.get((module, name))
         if cls is not None:
             return cls
+        if self._placeholder_modules and any(module == m or module.startswith(m + ".")
+                                             for m in self._placeholder_modules):
+            return _extra_placeholder(module, name)
         if (module, name) in ALLOWED_GLOBALS:
             return ALLOWED_GLOBALS[(module, name)]
         raise CheckpointError(f"it refers to {module}.{name}, which is not on ganscope's list of plain data "
@@ -134,11 +151,12 @@ for _op, _name in ((pickle.NEWOBJ, "load_newobj"), (pickle.BUILD, "load_build"))
     _TorchFileUnpickler.dispatch[_op[0]] = getattr(_TorchFileUnpickler, _name)
 
 
-def _unpickle(data: bytes, archive: zipfile.ZipFile | None, prefix: str) -> Any:
+def _unpickle(data: bytes, archive: zipfile.ZipFile | None, prefix: str,
+              placeholder_modules: tuple[str, ...] = ()) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _TorchFileUnpickler(io.BytesIO(data), len(data), archive, prefix).load()
+            return _TorchFileUnpickler(io.BytesIO(data), len(data), archive, prefix, placeholder_modules).load()
     except CheckpointError:
         raise
     except RecursionError:
@@ -147,8 +165,12 @@ def _unpickle(data: bytes, archive: zipfile.ZipFile | None, prefix: str) -> Any:
         raise CheckpointError(f"it is a damaged torch file ({type(e).__name__}: {e})") from None
 
 
-def restricted_torch_load(path: str | os.PathLike) -> Any:
-    """The object a ``torch.save`` file holds, read through the allow-list (see module doc)."""
+def restricted_torch_load(path: str | os.PathLike, placeholder_modules: tuple[str, ...] = ()) -> Any:
+    """The object a ``torch.save`` file holds, read through the allow-list (see module doc).
+
+    ``placeholder_modules``: packages (e.g. ``('pytorch_lightning',)``) whose classes may appear
+    as inert references (a Lightning checkpoint keys its callback states by callback class):
+    they become placeholder records too, never imported."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
@@ -159,7 +181,7 @@ def restricted_torch_load(path: str | os.PathLike) -> Any:
                 if len(pkl) != 1:
                     raise CheckpointError("it is a zip archive but not a torch.save file (no single data.pkl)")
                 prefix = pkl[0][: -len("data.pkl")]
-                return _unpickle(zf.read(pkl[0]), zf, prefix)
+                return _unpickle(zf.read(pkl[0]), zf, prefix, tuple(placeholder_modules))
         with open(path, "rb") as f:
             data = f.read()
         stream = io.BytesIO(data)

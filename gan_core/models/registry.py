@@ -20,6 +20,7 @@ FAMILIES: dict[str, tuple[str, str, str | None]] = {
     "stylegan3": ("gan_core.models.stylegan3", "Generator", "gan_core.models.stylegan2:Discriminator"),
     "biggan": ("gan_core.models.biggan", "Generator", "Discriminator"),
     "biggan-deep": ("gan_core.models.biggan_deep", "Generator", "Discriminator"),
+    "mobilestylegan": ("gan_core.models.mobile_stylegan", "Generator", "gan_core.models.stylegan2:Discriminator"),
 }
 
 # official class path -> (family, kind)

@@ -1,0 +1,412 @@
+"""MobileStyleGAN by knowledge distillation from a StyleGAN2 teacher (any generator the library
+loads as ``stylegan2``: our own snapshots, official NVIDIA pickles, rosinality files).
+
+Each step draws z, maps it with the teacher's (frozen) mapping network — the student uses a
+copy of it, so both share the same w — and draws one set of per-pixel noise images that both
+networks get (the teacher through a noise generator seeded identically, the student as explicit
+``noise_inputs``; their noise layers have the same resolutions in the same order). Targets are
+made on the fly from the teacher's image ``T``:
+
+* at every student scale ``j`` (the wavelet image of ``to_img1`` and of each block, r×r) the
+  target image is ``T`` area-resized to 2r×2r: pixel losses compare it with the inverse DWT of
+  the student's wavelet image, wavelet losses compare its DWT with the wavelet image itself
+  (each L1 and L2, averaged over the scales, weights ``pixel_l1/pixel_l2/wavelet_l1/wavelet_l2``);
+* a non-saturating GAN loss against a StyleGAN2 discriminator that takes teacher images as real
+  (``gan``; the discriminator has optional lazy R1, ``r1_gamma``);
+* a perceptual loss (``perceptual``) on the final image when ``perceptual_net`` names a local
+  VGG-style weights file (:mod:`gan_core.train.perceptual`); without one it is off.
+
+``distill(opts)`` writes the same run directory as ``ganscope train`` (:mod:`gan_core.train.
+rundir`: training_options.json, stats.jsonl, live_preview.png — teacher and student side by
+side —, live_status.json, control.json, native snapshots with the student as G and G_ema and the
+discriminator as D, log.txt), so the app's Training panel can follow it. ``ganscope distill`` is
+its command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_core.models.haar import image_to_wavelets, wavelets_to_image
+from gan_core.train.rundir import RunDirectory, cpu_mem_gb, image_grid, snapshot_name
+
+CFG_NAME = "mobilestylegan-distill"
+
+
+@dataclass
+class DistillOptions:
+    teacher: str
+    run_dir: str | None = None
+    kimg: float = 1000.0
+    batch: int = 8
+    lr: float = 5e-4
+    lr_D: float = 5e-4
+    betas: tuple[float, float] = (0.0, 0.99)
+    channels: list[int] | None = None          # student block widths (default: the teacher's per resolution)
+    pixel_l1: float = 1.0
+    pixel_l2: float = 1.0
+    wavelet_l1: float = 1.0
+    wavelet_l2: float = 1.0
+    gan: float = 0.1
+    perceptual: float = 1.0
+    perceptual_net: str | None = None          # local VGG-style weights file; None: perceptual loss off
+    r1_gamma: float = 0.0
+    r1_interval: int = 16
+    d_cbase: int | None = None                 # discriminator channel base / max (default: the teacher's)
+    d_cmax: int | None = None
+    truncation_psi: float = 1.0                # of the teacher's samples
+    tick: float = 1.0                          # kimg per tick
+    tick_seconds: float = 60.0
+    snap: int = 10                             # snapshot every N ticks (0: only at the end)
+    keep_snapshots: int = 5
+    preview_interval: float = 10.0
+    grid: tuple[int, int] = (4, 2)             # preview: columns of (teacher, student) pairs × rows
+    seed: int = 0
+    device: str = "cpu"
+    resume: str | None = None                  # a snapshot of an earlier distillation run
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> "DistillOptions":
+        if self.batch < 1 or self.kimg <= 0:
+            raise ValueError("batch must be >= 1 and kimg > 0")
+        for k in ("pixel_l1", "pixel_l2", "wavelet_l1", "wavelet_l2", "gan", "perceptual", "r1_gamma"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be >= 0")
+        return self
+
+
+def default_student_channels(teacher: nn.Module) -> list[int]:
+    """The teacher's channel count at each student resolution 4 … img_resolution/2."""
+    syn = teacher.synthesis
+    return [getattr(syn, f"b{4 * 2 ** i}").out_channels for i in range(int(math.log2(teacher.img_resolution)) - 2)]
+
+
+def build_student(teacher: nn.Module, channels: list[int] | None = None) -> nn.Module:
+    """A MobileStyleGAN generator for ``teacher``'s resolution, with a frozen copy of its mapping
+    network and its mean w as ``style_mean``."""
+    from gan_core.models.mobile_stylegan import Generator
+
+    tm = teacher.mapping
+    G = Generator(z_dim=teacher.z_dim, w_dim=teacher.w_dim, channels=channels or default_student_channels(teacher),
+                  img_channels=teacher.img_channels,
+                  mapping_kwargs={"num_layers": tm.num_layers, "lr_multiplier": float(tm.fc0.bias_gain)})
+    if G.img_resolution != teacher.img_resolution:
+        raise ValueError(f"student channels {channels} give {G.img_resolution}² images but the teacher makes "
+                         f"{teacher.img_resolution}²: give img_resolution/8 … widths (log2(R) - 2 of them)")
+    with torch.no_grad():
+        for i in range(tm.num_layers):
+            getattr(G.mapping, f"fc{i}").weight.copy_(getattr(tm, f"fc{i}").weight)
+            getattr(G.mapping, f"fc{i}").bias.copy_(getattr(tm, f"fc{i}").bias)
+        G.mapping.style_mean.copy_(tm.w_avg.expand_as(G.mapping.style_mean))
+    G.mapping.requires_grad_(False)
+    return G
+
+
+class Distiller:
+    """One distillation session's networks, optimizers and step (no files; see :func:`distill`)."""
+
+    def __init__(self, opts: DistillOptions, teacher: nn.Module | None = None) -> None:
+        import gan_core
+        from gan_core.models.stylegan2 import Discriminator
+
+        self.o = opts.check()
+        self.device = torch.device(opts.device)
+        torch.manual_seed(opts.seed)
+        T = teacher if teacher is not None else gan_core.load_generator(opts.teacher, device=self.device)
+        if getattr(T, "family", None) != "stylegan2":
+            raise ValueError(f"the teacher must be a StyleGAN2 generator; {opts.teacher} is "
+                             f"{getattr(T, 'family', type(T).__name__)}")
+        if T.c_dim != 0:
+            raise ValueError("the teacher is class-conditional; MobileStyleGAN distillation needs an unconditional one")
+        self.T = T.to(self.device).eval().requires_grad_(False)
+        self.G = build_student(self.T, opts.channels).to(self.device).train()
+        tcfg = self.T.config()
+        self.D = Discriminator(c_dim=0, img_resolution=self.T.img_resolution, img_channels=self.T.img_channels,
+                               channel_base=opts.d_cbase or tcfg.get("channel_base", 32768),
+                               channel_max=opts.d_cmax or tcfg.get("channel_max", 512), num_fp16_res=0,
+                               conv_clamp=None).to(self.device).train()
+        self.opt_G = torch.optim.Adam([p for p in self.G.synthesis.parameters()], lr=opts.lr, betas=opts.betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=opts.lr_D, betas=opts.betas)
+        self.perceptual = None
+        if opts.perceptual_net and opts.perceptual > 0:
+            from gan_core.train.perceptual import PerceptualLoss, load_feature_network
+            self.perceptual = PerceptualLoss(load_feature_network(opts.perceptual_net)).to(self.device)
+        # noise layers: the teacher draws [N, 1, R, R] per layer in this order from its generator
+        mods = dict(self.T.named_modules())
+        self.teacher_noise_res = [int(mods[n].resolution) for n in self.T.noise_layer_names()]
+        student_res = [4] + [b.resolution for b in self.G.synthesis.layers for _ in range(2)]
+        self.share_noise = self.teacher_noise_res[:len(student_res)] == student_res
+        self.scales = [4] + [b.resolution for b in self.G.synthesis.layers]
+        self.cur_nimg = 0
+        self.step_idx = 0
+        self._gen = torch.Generator().manual_seed(opts.seed)
+        self._stats: dict[str, list[float]] = {}
+
+    # -- targets ---------------------------------------------------------------------------------
+
+    def teacher_and_student_inputs(self, z: torch.Tensor, noise_seed: int, psi: float | None = None
+                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor] | None]:
+        """(teacher image [N, C, R, R], student ws [N, num_ws, w_dim], student noise list)."""
+        psi = self.o.truncation_psi if psi is None else psi
+        with torch.no_grad():
+            ws_t = self.T.mapping(z, None, truncation_psi=psi)
+            if self.share_noise:
+                gen = torch.Generator(device=self.device).manual_seed(noise_seed)
+                img_t = self.T.synthesis(ws_t, noise_mode="random", noise_generator=gen)
+                gen = torch.Generator(device=self.device).manual_seed(noise_seed)
+                draws = [torch.randn([z.shape[0], 1, r, r], generator=gen, device=self.device)
+                         for r in self.teacher_noise_res]
+                noises = draws[:len(self.G.noise_layer_names())]
+            else:
+                img_t = self.T.synthesis(ws_t, noise_mode="none")
+                noises = None
+        ws_s = ws_t[:, :1].expand(-1, self.G.num_ws, -1)
+        return img_t, ws_s, noises
+
+    def _student(self, ws: torch.Tensor, noises: list | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        mode = "const" if noises is not None else "none"
+        return self.G.synthesis(ws, noise_mode=mode, noise_inputs=noises, return_wavelets=True)
+
+    def distillation_losses(self, img_t: torch.Tensor, freq: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        o = self.o
+        out = {k: img_t.new_zeros(()) for k in ("pix_l1", "pix_l2", "wav_l1", "wav_l2")}
+        for f, r in zip(freq, self.scales):
+            target = img_t if 2 * r == img_t.shape[-1] else F.interpolate(img_t, size=(2 * r, 2 * r), mode="area")
+            if o.pixel_l1 or o.pixel_l2:
+                img_s = wavelets_to_image(f, self.G.img_channels)
+                out["pix_l1"] = out["pix_l1"] + F.l1_loss(img_s, target)
+                out["pix_l2"] = out["pix_l2"] + F.mse_loss(img_s, target)
+            if o.wavelet_l1 or o.wavelet_l2:
+                wt = image_to_wavelets(target)
+                out["wav_l1"] = out["wav_l1"] + F.l1_loss(f, wt)
+                out["wav_l2"] = out["wav_l2"] + F.mse_loss(f, wt)
+        return {k: v / len(freq) for k, v in out.items()}
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def step(self) -> dict[str, float]:
+        o, n = self.o, self.o.batch
+        z = torch.randn([n, self.G.z_dim], generator=self._gen).to(self.device)
+        seed = int(torch.randint(0, 2 ** 62, [1], generator=self._gen))
+        img_t, ws, noises = self.teacher_and_student_inputs(z, seed)
+        # student
+        img_s, freq = self._student(ws, noises)
+        parts = self.distillation_losses(img_t, freq)
+        loss = (o.pixel_l1 * parts["pix_l1"] + o.pixel_l2 * parts["pix_l2"] + o.wavelet_l1 * parts["wav_l1"]
+                + o.wavelet_l2 * parts["wav_l2"])
+        stats = {f"loss_{k}": float(v.detach()) for k, v in parts.items()}
+        if self.perceptual is not None:
+            lp = self.perceptual(img_s, img_t)
+            loss = loss + o.perceptual * lp
+            stats["loss_perceptual"] = float(lp.detach())
+        if o.gan > 0:
+            self.D.requires_grad_(False)
+            lg = F.softplus(-self.D(img_s)).mean()
+            self.D.requires_grad_(True)
+            loss = loss + o.gan * lg
+            stats["loss_G_gan"] = float(lg.detach())
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        stats["loss_G"] = float(loss.detach())
+        stats["distance"] = float(F.l1_loss(img_s.detach(), img_t))
+        # discriminator: teacher images are real
+        if o.gan > 0:
+            ld = F.softplus(self.D(img_s.detach())).mean() + F.softplus(-self.D(img_t)).mean()
+            if o.r1_gamma > 0 and self.step_idx % max(o.r1_interval, 1) == 0:
+                from gan_core.train.loss import r1_penalty
+                pen, _ = r1_penalty(self.D, img_t)
+                ld = ld + pen.mean() * (o.r1_gamma / 2) * max(o.r1_interval, 1)
+                stats["loss_r1"] = float(pen.mean().detach())
+            self.opt_D.zero_grad(set_to_none=True)
+            ld.backward()
+            self.opt_D.step()
+            stats["loss_D"] = float(ld.detach())
+        self.cur_nimg += n
+        self.step_idx += 1
+        for k, v in stats.items():
+            self._stats.setdefault(k, []).append(v)
+        return stats
+
+    def take_stats(self) -> dict[str, float]:
+        out = {k: float(np.mean(v)) for k, v in self._stats.items() if v}
+        self._stats = {}
+        return out
+
+    # -- evaluation and previews -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def distance(self, n: int = 16, seed: int = 1234) -> float:
+        """Mean absolute pixel difference between student and teacher images for ``n`` fixed z and
+        the same (fixed) noise; teacher truncation as in training."""
+        z = torch.randn([n, self.G.z_dim], generator=torch.Generator().manual_seed(seed)).to(self.device)
+        img_t, ws, noises = self.teacher_and_student_inputs(z, seed)
+        was = self.G.training
+        self.G.eval()
+        img_s, _ = self._student(ws, noises)
+        self.G.train(was)
+        return float((img_s - img_t).abs().mean())
+
+    @torch.no_grad()
+    def render_grid(self) -> np.ndarray:
+        """uint8 [H, W, C]: (teacher, student) pairs for the preview seeds."""
+        from gan_core.media import to_uint8
+
+        cols, rows = self.o.grid
+        n = cols * rows
+        z = torch.randn([n, self.G.z_dim], generator=torch.Generator().manual_seed(self.o.seed + 777)).to(self.device)
+        img_t, ws, noises = self.teacher_and_student_inputs(z, 777, psi=min(self.o.truncation_psi, 0.7))
+        was = self.G.training
+        self.G.eval()
+        img_s, _ = self._student(ws, noises)
+        self.G.train(was)
+        pairs = torch.stack([img_t, img_s], dim=1).flatten(0, 1)
+        return image_grid(np.asarray(to_uint8(pairs)), 2 * cols)
+
+    # -- snapshots ---------------------------------------------------------------------------------
+
+    def save_snapshot(self, path: Path) -> Path:
+        from gan_core.train.snapshot import save_snapshot
+
+        state = {"kind": CFG_NAME, "options": _plain_options(self.o), "cur_nimg": self.cur_nimg,
+                 "step": self.step_idx, "G_opt": self.opt_G.state_dict(), "D_opt": self.opt_D.state_dict(),
+                 "gen": self._gen.get_state()}
+        G = self.G.eval()
+        try:
+            return save_snapshot(path, G=G, D=self.D, G_ema=G, training_state=state)
+        finally:
+            self.G.train()
+
+    def load_snapshot(self, path: str | Path) -> None:
+        import gan_core
+
+        ck = gan_core.load_checkpoint(path, device=self.device)
+        ts = ck.training_state or {}
+        if ck.family != "mobilestylegan" or ts.get("kind") != CFG_NAME or ck.G is None or ck.D is None:
+            raise ValueError(f"--resume {path}: not a snapshot of a MobileStyleGAN distillation run")
+        self.G.load_state_dict(ck.G.state_dict())
+        self.D.load_state_dict(ck.D.state_dict())
+        self.opt_G.load_state_dict(ts["G_opt"])
+        self.opt_D.load_state_dict(ts["D_opt"])
+        self.cur_nimg, self.step_idx = int(ts["cur_nimg"]), int(ts["step"])
+        self._gen.set_state(ts["gen"].to(torch.uint8))
+
+
+def _plain_options(o: DistillOptions) -> dict[str, Any]:
+    d = dataclasses.asdict(o)
+    d["grid"], d["betas"] = list(o.grid), list(o.betas)
+    d["cfg"] = CFG_NAME
+    return d
+
+
+def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | None = None) -> str:
+    """Run a distillation session into ``opts.run_dir``; returns 'finished' or 'stopped'."""
+    from tqdm import tqdm
+
+    from gan_core.train.loop import _stop_on_signals
+
+    if not opts.run_dir:
+        raise ValueError("distill: give a run directory (run_dir)")
+    run = RunDirectory(opts.run_dir, opts.kimg)
+    run.clean_temporaries()
+    try:
+        d = Distiller(opts, teacher=teacher)
+        if opts.resume:
+            from gan_core.train.snapshot import resolve_resume
+            d.load_snapshot(resolve_resume(opts.resume))
+        run.write_options(_plain_options(opts))
+        return _loop(d, run, progress, tqdm, _stop_on_signals)
+    except BaseException as e:
+        run.log(traceback.format_exc().rstrip(), echo=False)
+        run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
+        raise
+
+
+def _loop(d: Distiller, run: RunDirectory, progress: bool, tqdm, stop_on_signals) -> str:
+    o = d.o
+    total = int(round(o.kimg * 1000))
+    flag = {"stop": False, "signal": None}
+    paused = False
+    t_start = time.time()
+    run.log(f"distilling {o.teacher} ({d.T.img_resolution}², {sum(p.numel() for p in d.T.synthesis.parameters())} "
+            f"synthesis parameters) into MobileStyleGAN channels {d.G.config()['channels']} "
+            f"({sum(p.numel() for p in d.G.synthesis.parameters())} parameters) for {o.kimg} kimg, batch {o.batch}; "
+            f"perceptual loss {'on' if d.perceptual is not None else 'off'}; shared noise "
+            f"{'yes' if d.share_noise else 'no (teacher noise layers do not match)'}", echo=not progress)
+
+    def preview(state: str, img_per_s=None, eta=None) -> None:
+        run.write_png("live_preview.png", d.render_grid())
+        snap = run.latest_snapshot_path
+        run.write_status(state=state, kimg=d.cur_nimg / 1000, img_per_s=img_per_s, eta_s=eta,
+                         latest_snapshot=None if snap is None else snap.name)
+
+    def snapshot() -> None:
+        path = run.file(snapshot_name(d.cur_nimg))
+        d.save_snapshot(path)
+        run.latest_snapshot_path = path
+        run.prune_snapshots(o.keep_snapshots)
+
+    preview("running")
+    last_preview = time.time()
+    tick, tick_nimg, tick_t, step_time = 0, d.cur_nimg, time.time(), 0.0
+    state = "finished"
+    last_snap_nimg = d.cur_nimg
+    bar = tqdm(total=round(o.kimg, 3), initial=round(d.cur_nimg / 1000, 3), unit="kimg", desc="distill",
+               disable=not progress, dynamic_ncols=True)
+    with stop_on_signals(flag), bar:
+        while d.cur_nimg < total:
+            cmd = run.poll_control()
+            paused = True if cmd == "pause" else False if cmd == "resume" else paused
+            if cmd == "stop" or flag["stop"]:
+                state = "stopped"
+                break
+            if paused:
+                run.write_status(state="paused")
+                time.sleep(0.5)
+                continue
+            t0 = time.time()
+            d.step()
+            step_time += time.time() - t0
+            bar.update(o.batch / 1000)
+            now = time.time()
+            if tick == 0 or d.cur_nimg >= total or d.cur_nimg >= tick_nimg + o.tick * 1000 \
+                    or now - tick_t >= o.tick_seconds:
+                n = d.cur_nimg - tick_nimg
+                ips = n / step_time if step_time > 0 else None
+                eta = (total - d.cur_nimg) / ips if ips else None
+                s = d.take_stats()
+                s["distance_eval"] = d.distance()
+                run.append_stats({"tick": tick, "kimg": d.cur_nimg / 1000, "total_kimg": o.kimg,
+                                  "wall_s": round(now - t_start, 3), "img_per_s": ips,
+                                  "sec_per_kimg": (now - tick_t) / (n / 1000) if n else None, "eta_s": eta,
+                                  "loss_G": s.get("loss_G"), "loss_D": s.get("loss_D"), "loss_r1": s.get("loss_r1"),
+                                  "cpu_mem_gb": cpu_mem_gb(), "timestamp": now, "step": d.step_idx,
+                                  **{k: v for k, v in s.items() if k not in ("loss_G", "loss_D", "loss_r1")}})
+                run.log(f"tick {tick:<4d} kimg {d.cur_nimg / 1000:<9.3f} loss_G {s.get('loss_G', float('nan')):.4f} "
+                        f"distance {s['distance_eval']:.4f}", echo=not progress)
+                tick += 1
+                tick_nimg, tick_t, step_time = d.cur_nimg, time.time(), 0.0
+                if o.snap > 0 and tick % o.snap == 0 and d.cur_nimg < total:
+                    snapshot()
+                    last_snap_nimg = d.cur_nimg
+                preview("running", ips, eta)
+                last_preview = time.time()
+            elif now - last_preview >= o.preview_interval:
+                preview("running")
+                last_preview = time.time()
+    if last_snap_nimg != d.cur_nimg or run.latest_snapshot_path is None:
+        snapshot()
+    why = f" ({flag['signal']})" if flag["signal"] else ""
+    run.log(f"{state}{why} at kimg {d.cur_nimg / 1000:.3f}", echo=not progress)
+    preview(state)
+    return state
