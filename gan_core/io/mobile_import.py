@@ -9,8 +9,9 @@ Layouts read (the keys of what ``torch.save`` wrote):
   MobileStyleGAN synthesis network), ``synthesis_net.*`` (the teacher), ``loss.*`` and
   ``inception.*`` (training-only networks). Lightning keys its callback states by callback
   *class*, so such files name ``pytorch_lightning`` classes: ``torch.load(weights_only=True)``
-  refuses them, and they are read by :func:`gan_core.io.torch_restricted.restricted_torch_load`
-  with ``pytorch_lightning`` classes as inert placeholders (never imported); any other class is
+  refuses them, and they are read by the allow-list unpickler of :mod:`gan_core.io.torch_restricted`
+  with Lightning classes as inert placeholders (never imported) and tensors as lazy records, of
+  which only the generator's are then read (:func:`read_lightning_file`); any other class is
   refused.
 * the distiller's state dict alone (the same keys at the top level), and a bare student state
   dict (``input.input``, ``layers.0.up.modulation.weight``, …) — recognised, but it has no mapping
@@ -72,11 +73,154 @@ def is_lightning_global(name: str) -> bool:
     return any(name == m or name.startswith(m + ".") for m in LIGHTNING_MODULES)
 
 
+def _wanted(key: str) -> bool:
+    return key.startswith(("student.", "mapping_net.")) or key == "style_mean"
+
+
 def read_lightning_file(path: str) -> Any:
-    """The object in a Lightning checkpoint, Lightning classes as inert placeholders."""
+    """The object in a Lightning checkpoint, Lightning classes as inert placeholders.
+
+    Only the tensors the generator needs (``student.*``, ``mapping_net.*``, ``style_mean`` of the
+    state dict) are read from the archive; every other tensor (teacher, perceptual and Inception
+    networks, optimizer states) stays a :class:`LazyTensor` record whose bytes are never loaded.
+    A file that is not a zip-format torch file is read whole by ``restricted_torch_load``."""
+    import zipfile
+
     from gan_core.io.torch_restricted import restricted_torch_load
 
-    return restricted_torch_load(path, placeholder_modules=LIGHTNING_MODULES)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return restricted_torch_load(path, placeholder_modules=LIGHTNING_MODULES)
+    try:
+        with zf:
+            pkl = [n for n in zf.namelist() if n.endswith("data.pkl")]
+            if len(pkl) != 1:
+                raise CheckpointError("is a zip archive but not a torch.save file (no single data.pkl)", path)
+            prefix = pkl[0][: -len("data.pkl")]
+            data = zf.read(pkl[0])
+            obj = _unpickle_lazy(data, zf, prefix)
+            sd = obj.get("state_dict") if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) else obj
+            if isinstance(sd, dict):
+                cache: dict[str, torch.Tensor] = {}
+                for k, v in list(sd.items()):
+                    if isinstance(v, LazyTensor) and isinstance(k, str) and _wanted(k):
+                        sd[k] = v.materialize(zf, prefix, cache)
+            return obj
+    except CheckpointError as e:
+        raise e.with_path(path) from None
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise CheckpointError(f"is a damaged zip archive ({type(e).__name__}: {e})", path) from None
+
+
+class LazyTensor:
+    """A tensor of the archive not read (yet): its storage record and layout."""
+
+    __slots__ = ("key", "dtype", "numel", "offset", "size", "stride")
+
+    def __init__(self, key: str, dtype: torch.dtype, numel: int, offset: int, size: tuple, stride: tuple) -> None:
+        self.key, self.dtype, self.numel = key, dtype, numel
+        self.offset, self.size, self.stride = offset, size, stride
+
+    def __repr__(self) -> str:
+        return f"LazyTensor(data/{self.key}, {str(self.dtype).replace('torch.', '')}, {list(self.size)})"
+
+    def materialize(self, archive, prefix: str, cache: dict) -> torch.Tensor:
+        """Read the storage bytes (once per storage) and rebuild the tensor with the validated
+        rebuild function of the allow-list reader."""
+        from gan_core.io.official_pickle import _rebuild_tensor_v2
+
+        if self.key not in cache:
+            raw = archive.read(f"{prefix}data/{self.key}")
+            itemsize = torch.empty((), dtype=self.dtype).element_size()
+            if len(raw) != self.numel * itemsize:
+                raise CheckpointError(f"tensor data record {self.key!r} has the wrong size; the file is damaged")
+            t = torch.frombuffer(bytearray(raw), dtype=self.dtype) if raw else torch.empty(0, dtype=self.dtype)
+            cache[self.key] = torch.storage.TypedStorage(wrap_storage=t.untyped_storage(), dtype=self.dtype,
+                                                         _internal=True)
+        return _rebuild_tensor_v2(cache[self.key], self.offset, self.size, self.stride)
+
+
+class _LazyStorage:
+    __slots__ = ("key", "dtype", "numel")
+
+    def __init__(self, key: str, dtype: torch.dtype, numel: int) -> None:
+        self.key, self.dtype, self.numel = key, dtype, numel
+
+
+def _lazy_rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any = False,
+                         backward_hooks: Any = None, metadata: Any = None) -> LazyTensor:
+    from gan_core.io.official_pickle import _int_tuple
+
+    if not isinstance(storage, _LazyStorage):
+        raise CheckpointError(f"a tensor's storage is a {type(storage).__name__}, not a tensor storage")
+    size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
+    if type(storage_offset) is not int or storage_offset < 0 or len(size) != len(stride) \
+            or any(v < 0 for v in size + stride):
+        raise CheckpointError(f"a tensor has an invalid layout (offset {storage_offset!r}, size {size})")
+    if all(size) and storage_offset + sum((a - 1) * b for a, b in zip(size, stride)) + 1 > storage.numel:
+        raise CheckpointError(f"a tensor of size {list(size)} does not fit its storage; the file is damaged")
+    return LazyTensor(storage.key, storage.dtype, storage.numel, storage_offset, size, stride)
+
+
+def _lazy_rebuild_parameter(data: Any, requires_grad: Any = True, backward_hooks: Any = None, state: Any = None
+                            ) -> LazyTensor:
+    if not isinstance(data, LazyTensor):
+        raise CheckpointError(f"a parameter holds a {type(data).__name__}, not a tensor")
+    return data
+
+
+_LAZY = {("torch._utils", "_rebuild_tensor_v2"): _lazy_rebuild_tensor,
+         ("torch._utils", "_rebuild_parameter"): _lazy_rebuild_parameter,
+         ("torch._utils", "_rebuild_parameter_with_state"): _lazy_rebuild_parameter}
+
+
+def _unpickle_lazy(data: bytes, archive, prefix: str) -> Any:
+    """The allow-list reader of gan_core.io.torch_restricted (Lightning classes as placeholders)
+    with tensors as LazyTensor records; storages are checked against the archive but not read."""
+    import io
+    import pickle
+    import warnings
+
+    from gan_core.io.torch_restricted import _TorchFileUnpickler
+
+    class _LazyUnpickler(_TorchFileUnpickler):
+        dispatch = dict(_TorchFileUnpickler.dispatch)
+
+        def find_class(self, module: str, name: str) -> Any:
+            return _LAZY.get((module, name)) or super().find_class(module, name)
+
+        def _check_callable(self, func: Any) -> None:
+            if not any(func is f for f in _LAZY.values()):
+                super()._check_callable(func)
+
+        def persistent_load(self, pid: Any) -> Any:
+            if not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage":
+                raise CheckpointError("it uses an unknown kind of persistent id")
+            _, stype, key, _location, numel = pid
+            dtype = getattr(stype, "dtype", None) if isinstance(stype, type) else None
+            if not isinstance(dtype, torch.dtype) or not isinstance(key, str) or type(numel) is not int:
+                raise CheckpointError("it has a damaged tensor record")
+            try:
+                info = archive.getinfo(f"{prefix}data/{key}")
+            except KeyError:
+                raise CheckpointError(f"its tensor data record {key!r} is missing; the file is damaged") from None
+            if info.file_size != numel * torch.empty((), dtype=dtype).element_size():
+                raise CheckpointError(f"its tensor data record {key!r} has the wrong size; the file is damaged")
+            return _LazyStorage(key, dtype, numel)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _LazyUnpickler(io.BytesIO(data), len(data), archive, prefix, LIGHTNING_MODULES).load()
+    except CheckpointError:
+        raise
+    except RecursionError:
+        raise CheckpointError("it is nested too deeply to be a checkpoint") from None
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"it is a damaged torch file ({e})") from None
+    except Exception as e:  # noqa: BLE001 - any failure of the stream is damage
+        raise CheckpointError(f"it is a damaged torch file ({type(e).__name__}: {e})") from None
 
 
 # --------------------------------------------------------------------------------------------

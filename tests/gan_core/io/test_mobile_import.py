@@ -219,6 +219,27 @@ def test_lr_mlp_can_be_given(fx, tmp_path):
         assert not torch.allclose(G.mapping(fx["inputs"]["z"], None)[:, 0], fx["reference"]["w"], **TOL)
 
 
+def test_only_the_generator_tensors_are_read(fx, tmp_path, monkeypatch):
+    """Teacher, loss, Inception and optimizer tensors of a Lightning file are never loaded."""
+    import zipfile
+
+    p = write_lightning_ckpt(tmp_path / "big.ckpt", fx, monkeypatch)
+    reads = []
+    orig = zipfile.ZipFile.read
+
+    def read(self, name, *a, **k):
+        reads.append(name)
+        return orig(self, name, *a, **k)
+    monkeypatch.setattr(zipfile.ZipFile, "read", read)
+    G = gan_core.load_generator(p)
+    data_reads = [n for n in reads if "/data/" in n]
+    wanted = [k for k in _distiller_state_dict(fx) if k.startswith(("student.", "mapping_net.")) or k == "style_mean"]
+    assert len(data_reads) == len(set(data_reads)) == len(wanted)
+    total = sum(1 for n in zipfile.ZipFile(p).namelist() if "/data/" in n and not n.endswith("serialization_id"))
+    assert total >= len(wanted) + 8  # 5 stand-in teacher/loss tensors, the callback score, optimizer state
+    assert G.family == "mobilestylegan"
+
+
 def test_other_globals_in_a_lightning_file_are_refused(fx, tmp_path, monkeypatch):
     marker = tmp_path / "marker"
 
