@@ -63,7 +63,6 @@ class MacCounter(TorchDispatchMode):
         if packet in (aten.convolution, aten._convolution, aten.mkldnn_convolution):
             x, w = args[0], args[1]
             transposed = bool(args[6]) if packet is not aten.mkldnn_convolution and len(args) > 6 else False
-            groups = int(args[8] if packet is not aten.mkldnn_convolution else args[6]) if len(args) > 6 else 1
             k = math.prod(w.shape[2:])
             if transposed:  # weight [I, O/g, kh, kw]: every input element meets O/g · k weights
                 self._add("conv_transpose", x.numel() * w.shape[1] * k)

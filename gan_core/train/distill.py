@@ -28,7 +28,7 @@ import dataclasses
 import math
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,6 @@ class DistillOptions:
     seed: int = 0
     device: str = "cpu"
     resume: str | None = None                  # a snapshot of an earlier distillation run
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> "DistillOptions":
         if self.batch < 1 or self.kimg <= 0:

@@ -143,3 +143,21 @@ def test_perceptual_loss_from_a_local_weights_file(teacher_path, tmp_path):
         load_feature_network(tmp_path / "bad.pth")
     with pytest.raises(CheckpointError, match="no such file"):
         load_feature_network(tmp_path / "none.pth")
+
+
+def test_teacher_from_an_official_pickle(tmp_path):
+    """The teacher may be an official StyleGAN2-ADA/StyleGAN3-repo pickle (read without running it)."""
+    from tests.conftest import load_fixture
+    from tests.gan_core.io import fake_official as fo
+
+    fx = load_fixture("official", "sg2_skip_32.pt")
+    marker = tmp_path / "marker"
+    path = tmp_path / "network-snapshot.pkl"
+    path.write_bytes(fo.official_pickle_bytes(fx, fo.evil_module_src(marker)))
+    d = Distiller(_opts(path, batch=4, d_cbase=256, d_cmax=16))
+    assert d.T.img_resolution == 32 and d.G.img_resolution == 32 and d.share_noise
+    assert d.G.config()["channels"] == [64, 64, 64]  # the teacher's widths at 4², 8², 16²
+    before = d.distance(n=4)
+    for _ in range(3):
+        d.step()
+    assert d.distance(n=4) != before and not marker.exists()
