@@ -452,3 +452,43 @@ def test_stylegan1_progressive_controls(app, tiny_sg2, tmp_path):
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
     assert not dpg.is_item_shown("model.progressive")
     show(app, noise_mode="const", mix_layers=())
+
+
+def test_mobile_stylegan_model_works_in_every_exploration_panel(app, tiny_sg2, tmp_path):
+    import dearpygui.dearpygui as dpg
+
+    import gan_core
+    from gan_core.models.mobile_stylegan import Generator
+    torch.manual_seed(0)
+    G = Generator(z_dim=16, w_dim=16, channels=[32, 32, 16], mapping_kwargs={"num_layers": 2}).eval()
+    with torch.no_grad():
+        for name, t in G.state_dict().items():
+            if t.is_floating_point() and "noise_const" not in name:
+                t.add_(0.3 * torch.randn_like(t))
+    path = tmp_path / "tiny_msg.pt"
+    gan_core.save(path, G_ema=G)
+    app.open_model(str(path))
+    r = app.wait_for_result(lambda r: r.model is not None and r.model.path == str(path), timeout=60)
+    assert r.error is None and r.model.family == "mobilestylegan" and "MobileStyleGAN" in r.model.label
+    base = r.image
+    ui_set("latent.seed", 2)
+    seed2 = app.wait_for_result().image
+    assert not np.array_equal(base, seed2)
+    ui_set("trunc.psi", 0.0)
+    assert app.wait_for_result().error is None
+    ui_click("trunc.reset")
+    ui_set("mix.seed", 7)
+    ui_click("mix.coarse")
+    assert not np.array_equal(app.wait_for_result().image, seed2)
+    ui_click("mix.none")
+    assert dpg.get_item_configuration("noise.mode")["enabled"]
+    ui_set("noise.mode", "random")
+    assert not np.array_equal(app.wait_for_result().image, seed2)
+    ui_click("noise.reset")
+    items = dpg.get_item_configuration("layers.list")["items"]
+    ui_set("layers.list", items[-2])               # a wavelet output of the inspector's list
+    lay = app.wait_for_result()
+    assert lay.error is None and lay.layer_stats is not None
+    show(app, layer=None, canvas_view="image", latent_x=0.0)
+    app.open_model(str(tiny_sg2))
+    app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
