@@ -26,3 +26,14 @@ def load_fixture(*parts: str) -> dict:
 def official():
     """``official('sg3t_32.pt')`` -> the fixture dict."""
     return lambda name: load_fixture("official", name)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a test module: tiny networks run fastest that way (and far faster
+    on a busy machine, where two threads fight over the cores). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,14 +20,7 @@ from tests.conftest import load_fixture
 TOL = dict(atol=1e-4, rtol=1e-4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The fixture networks are tiny: one intra-op thread is fastest (references agree across
-    thread counts to ~1e-5)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -17,13 +17,7 @@ from gan_core.models.biggan_layers import (orthogonal_regularization, ortho_weig
 SMALL = dict(z_dim=16, c_dim=5, img_resolution=32, ch=4, shared_dim=8, attn_res=(16,))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: one intra-op thread is fastest (and far faster on busy machines)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _randomize(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

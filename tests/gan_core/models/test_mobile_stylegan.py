@@ -16,12 +16,7 @@ from gan_core.models.mobile_stylegan import Generator
 from gan_core.models.registry import build_network
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(seed: int = 0, **kw) -> Generator:

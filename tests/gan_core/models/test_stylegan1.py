@@ -15,13 +15,7 @@ from gan_core.models.stylegan1 import Discriminator, Generator, conv3x3_down, up
 TOL = dict(atol=1e-4, rtol=1e-4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny networks: a second intra-op thread only adds synchronization on shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,7 @@ CASES = ["sg2_skip_32.pt", "sg2_resnet_cond5_32.pt"]
 IMG_ATOL = 1e-4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """These networks are tiny: a second intra-op thread only adds synchronization, which
-    costs whole scheduler time slices per op when the cores are shared with other work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=CASES)

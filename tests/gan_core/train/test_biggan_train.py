@@ -11,12 +11,7 @@ from gan_core.models import biggan
 from gan_core.train.biggan import BigGANTrainer, BigGANTrainOptions, hinge_d_loss, hinge_g_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

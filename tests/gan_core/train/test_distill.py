@@ -17,12 +17,7 @@ from gan_core.train.perceptual import load_feature_network
 from gan_core.train.rundir import read_stats, read_status
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

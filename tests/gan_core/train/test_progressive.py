@@ -11,12 +11,7 @@ import gan_core
 from gan_core.train.progressive import ProgressiveOptions, ProgressiveTrainer, fade_reals, resume_options, schedule
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _opts(data, run_dir, **kw):
