@@ -7,9 +7,7 @@ file does can stop the loop: errors end up in the status line and on the canvas.
 """
 from __future__ import annotations
 
-import math
 import os
-import re
 import time
 import traceback
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any, Callable
 import dearpygui.dearpygui as dpg
 
 from visualizer.canvas import Canvas
+from visualizer.files import PNG_ARGS_KEY, next_free, read_args_from_png, wrap_text
 from visualizer.recorder import Recorder
 from visualizer.renderer import Renderer, available_devices
 from visualizer.settings import Settings, config_dir
@@ -46,7 +45,6 @@ INFO_COLOR = (190, 190, 190)
 TEXT_INPUTS = ("latent.seed", "class.idx", "class.idx2", "mix.seed", "noise.seed", "capture.dir", "presets.name",
                "layers.channel", "rec.fps", "rec.frames", "train.data", "train.run_dir", "train.batch",
                "train.kimg")
-PNG_ARGS_KEY = "ganscope-args"
 
 
 class App:
@@ -153,7 +151,7 @@ class App:
             return None
         from gan_core.media import save_png
         try:
-            path = _next_free(self.capture_dir, "ganscope", ".png")
+            path = next_free(self.capture_dir, "ganscope", ".png")
             save_png(r.view if r.view is not None else r.image, path,
                      text={PNG_ARGS_KEY: r.args.to_json(), "Software": "ganscope"})
         except OSError as e:
@@ -166,7 +164,7 @@ class App:
     def save_screenshot(self) -> Path | None:
         """The whole window as PNG (written at the end of the next frame)."""
         try:
-            path = _next_free(self.capture_dir, "screenshot", ".png")
+            path = next_free(self.capture_dir, "screenshot", ".png")
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             self.status(f"cannot save a screenshot in {self.capture_dir}: {e}", error=True)
@@ -183,7 +181,7 @@ class App:
             self.status("already recording; stop it first", error=True)
             return None
         try:
-            path = _next_free(self.capture_dir, "recording", f".{fmt}")
+            path = next_free(self.capture_dir, "recording", f".{fmt}")
             self.recorder.start(path, fps, frames)
         except (VideoError, ValueError, OSError) as e:
             self.status(f"cannot record: {e}", error=True)
@@ -470,7 +468,7 @@ class App:
         self._just_shown = r
         if r.error:
             self.status(r.error, error=True)
-            self.canvas.set_overlay(_wrap(r.error, 70), dim=True)
+            self.canvas.set_overlay(wrap_text(r.error, 70), dim=True)
             if r.error_kind == "model" and (r.args.model, r.args.device) == (self.args.model, self.args.device) \
                     and self._good is not None and self._good != (r.args.model, r.args.device):
                 # could not open it: go back to the model that worked (the message stays up)
@@ -522,50 +520,3 @@ class App:
             self.settings.open_sections = {p.title: bool(dpg.get_value(f"section.{p.title}")) for p in self.panels}
         except Exception:  # noqa: BLE001 - layout is a nicety; never block closing
             pass
-
-
-def read_args_from_png(path: str | os.PathLike) -> RenderArgs:
-    """The RenderArgs stored in a PNG saved by the app, or the settings ``ganscope generate``
-    writes (seed, truncation, noise, transform, class). Only PNG text chunks are read."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            if im.format != "PNG":
-                raise ArgsError(f"{path} is a {im.format} image; settings are stored only in PNGs saved by ganscope")
-            text = dict(getattr(im, "text", {}) or {})
-    except (OSError, UnidentifiedImageError) as e:
-        raise ArgsError(f"cannot read {path} as an image: {e}") from None
-    if PNG_ARGS_KEY in text:
-        return RenderArgs.from_json(text[PNG_ARGS_KEY], where=str(path))
-    if "ganscope" in text:   # written by `ganscope generate`
-        import json
-        try:
-            s = json.loads(text["ganscope"])
-            tr = s.get("translate") or [0.0, 0.0]
-            return RenderArgs(model=str(s.get("network", "demo")), latent_x=float(s["seed"]), latent_y=0.0,
-                              trunc_psi=float(s.get("trunc", 1.0)), trunc_cutoff=s.get("trunc_cutoff"),
-                              noise_mode=str(s.get("noise_mode", "const")), translate=(float(tr[0]), float(tr[1])),
-                              rotate=float(s.get("rotate", 0.0)), class_idx=s.get("class"))
-        except (ValueError, KeyError, TypeError, IndexError) as e:
-            raise ArgsError(f"{path}: its ganscope settings are damaged ({e})") from None
-    raise ArgsError(f"{path} holds no ganscope settings (save images with the app or `ganscope generate`)")
-
-
-def _next_free(folder: Path, stem: str, suffix: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    pat = re.compile(rf"^{re.escape(stem)}-(\d+){re.escape(suffix)}$")
-    nums = [int(m.group(1)) for p in folder.iterdir() if (m := pat.match(p.name))]
-    return folder / f"{stem}-{max(nums, default=0) + 1:05d}{suffix}"
-
-
-def _wrap(text: str, width: int) -> str:
-    words, lines, cur = text.split(), [], ""
-    for w in words:
-        if len(cur) + len(w) + 1 > width and cur:
-            lines.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}".strip()
-    lines.append(cur)
-    return "\n".join(lines[:8])

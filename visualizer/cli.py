@@ -41,7 +41,8 @@ def run(args) -> int:
         import dearpygui  # noqa: F401
     except ImportError:
         raise CliError("the app needs Dear PyGui: pip install 'ganscope[app]' (or pip install dearpygui)") from None
-    from visualizer.app import App, read_args_from_png
+    from visualizer.app import App
+    from visualizer.files import read_args_from_png
     from widgets.presets import load_preset
     from widgets.render_args import ArgsError
 

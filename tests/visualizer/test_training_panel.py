@@ -40,16 +40,16 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     # the preview on screen is the run's live_preview.png: a grid of 16² samples
     assert panel.preview.shape[0] % 16 == 0 and panel.preview.shape[1] % 16 == 0
     assert dpg.does_item_exist("train.preview")
-    run_frames_until(app, lambda: len(app.training.watcher.stats) >= 1, 120, "the first stats line")
+    run_frames_until(app, lambda: len(app.training.watcher.stats) >= 1, 240, "the first stats line")
     xs, ys = dpg.get_value("train.series.loss_G")[:2]
     assert len(xs) == len(ys) >= 1
     assert "kimg" in dpg.get_item_configuration("train.progress")["overlay"]
     ui_click("train.pause")
-    run_frames_until(app, lambda: panel.state == "paused", 60, "the run to pause")
+    run_frames_until(app, lambda: panel.state == "paused", 180, "the run to pause")
     ui_click("train.resume")
-    run_frames_until(app, lambda: panel.state == "running", 60, "the run to resume")
+    run_frames_until(app, lambda: panel.state == "running", 180, "the run to resume")
     ui_click("train.stop")
-    run_frames_until(app, lambda: panel.state == "stopped", 120, "the run to stop")
+    run_frames_until(app, lambda: panel.state == "stopped", 240, "the run to stop")
     snap = app.training.latest_snapshot()
     assert snap is not None and snap.exists()
     ui_click("train.open")
