@@ -26,8 +26,12 @@ def run(args) -> int:
         ck = load_checkpoint(args.input)
         if ck.G_ema is None and ck.G is None:
             raise CliError(f"{args.input} holds no generator to convert")
+        # what the importer inferred or assumed stays with the weights, so `ganscope info` on
+        # the converted file still says it
+        carried = {k: ck.metadata[k] for k in ("inferred", "assumed", "skipped") if k in ck.metadata}
         save_checkpoint(out, G_ema=ck.G_ema if ck.G_ema is not None else ck.G,
                         G=ck.G if ck.G_ema is not None else None, D=ck.D,
-                        metadata={"converted_from": str(args.input), "source_format": ck.source_format})
+                        metadata={"converted_from": str(args.input), "source_format": ck.source_format,
+                                  **carried})
     print(f"wrote {out} ({', '.join(n for n, v in (('G_ema', ck.G_ema), ('G', ck.G), ('D', ck.D)) if v is not None)})")
     return 0

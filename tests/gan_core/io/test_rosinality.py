@@ -323,3 +323,14 @@ def test_info_reports_what_was_inferred(sg2, tmp_path, capsys):
     assert main(["info", str(p), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["format"] == "rosinality-stylegan2" and "channels" in d["inferred"] and "lr_mlp" in d["assumed"]
+
+
+def test_convert_keeps_what_was_inferred(sg2, tmp_path, capsys):
+    from gan_core.cli import main
+    p = _train_snapshot(sg2, tmp_path / "in.pt")
+    out = tmp_path / "native.pt"
+    assert main(["convert", str(p), str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["format"] == "ganscope" and "channels" in d["inferred"] and "lr_mlp" in d["assumed"]
