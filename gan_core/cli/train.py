@@ -1,4 +1,5 @@
-"""``ganscope train``: train StyleGAN2 / StyleGAN3-T / StyleGAN3-R, writing a run directory.
+"""``ganscope train``: train StyleGAN2 / StyleGAN3-T / StyleGAN3-R, StyleGAN1 (progressive growing)
+or BigGAN / BigGAN-deep, writing a run directory.
 
 Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m gan_core train ...`` (or ``--gpus N``,
 which starts N local processes itself). ``--resume RUN_DIR`` alone continues a run in place with
@@ -18,21 +19,35 @@ from gan_core.cli.common import CliError
 _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview_interval": "preview_interval",
           "zdim": "z_dim", "wdim": "w_dim", "mbstd_group": "mbstd_group", "style_mixing": "style_mixing",
           "pl_weight": "pl_weight", "blur_sigma": "blur_sigma", "tick_seconds": "tick_seconds",
-          "strict": "strict_data"}
+          "strict": "strict_data", "phase_kimg": "phase_kimg", "start_res": "start_res", "d_steps": "d_steps",
+          "ema_start": "ema_start"}
 _NOT_OPTIONS = {"command"}
+
+# Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
+_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32")
+_NOT_FOR = {
+    "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
+    "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),
+}
+_NOT_FOR["biggan-deep"] = _NOT_FOR["biggan"]
+_WHY = {"stylegan1": "progressive growing, one learning rate (--glr), no augmentation, data read in-process",
+        "biggan": "hinge loss, projection discriminator, no augmentation",
+        "biggan-deep": "hinge loss, projection discriminator, no augmentation"}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a StyleGAN2/StyleGAN3 model",
-        description="Train StyleGAN2 or StyleGAN3 (T/R) on a dataset (zip, folder or LMDB; see `ganscope dataset`). "
+        description="Train StyleGAN2, StyleGAN3 (T/R), StyleGAN1 (progressive growing) or BigGAN / BigGAN-deep "
+                    "(class-conditional: a labelled dataset) on a dataset (zip, folder or LMDB; see `ganscope dataset`). "
                     "Writes OUTDIR/NNNNN-desc (or --run-dir): training_options.json, stats.jsonl, live_preview.png, "
                     "live_status.json, snapshots (native .pt), fakes grids and log.txt; obeys control.json "
                     "(pause/resume/stop). Defaults follow the resolution (see docs/notes/training.md).")
     a = p.add_argument
     a("--outdir", default=None, help="parent folder of new run directories (default ./training-runs)")
     a("--run-dir", dest="run_dir", default=None, help="use exactly this run directory")
-    a("--cfg", default=None, choices=["stylegan2", "stylegan3-t", "stylegan3-r"], help="config (default stylegan2)")
+    a("--cfg", default=None, choices=["stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep"],
+      help="config (default stylegan2)")
     a("--data", default=None, help="dataset: zip, image folder or LMDB")
     a("--gpus", type=int, default=None, help="number of processes/GPUs (default 1; >1 spawns them, or use torchrun)")
     a("--batch", type=int, default=None, help="total batch size (default by resolution)")
@@ -69,6 +84,15 @@ def add_parser(sub) -> None:
       help="stop at the first broken image instead of skipping it")
     a("--desc", default=None, help="run directory description (default from cfg, data, batch, gamma)")
     a("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    g = p.add_argument_group("stylegan1 (progressive growing)")
+    g.add_argument("--loss", default=None, choices=["wgan-gp", "r1"], help="objective (default wgan-gp)")
+    g.add_argument("--phase-kimg", type=float, default=None,
+                   help="kimg of each fade-in and each stable phase (default 600)")
+    g.add_argument("--start-res", type=int, default=None, help="first resolution (default 8)")
+    g = p.add_argument_group("biggan / biggan-deep")
+    g.add_argument("--d-steps", type=int, default=None, help="D steps per G step (default 2)")
+    g.add_argument("--ortho", type=float, default=None, help="orthogonal regularization weight on G (default 1e-4)")
+    g.add_argument("--ema-start", type=int, default=None, help="G steps before the G EMA starts (default 20000)")
 
 
 def _bool(text: str) -> bool:
@@ -113,7 +137,28 @@ def options_from_args(args):
         base[_FIELD.get(name, name)] = value
     if args.resume and args.run_dir is None and args.outdir is None:
         base["run_dir"] = None
+    _check_family_flags(args, base.get("cfg") or "stylegan2")
     return TrainOptions.from_dict(base)
+
+
+def _check_family_flags(args, cfg: str) -> None:
+    """Refuse command-line flags that mean nothing for ``cfg`` (one line each)."""
+    from gan_core.train.options import FAMILY_ONLY, FAMILY_ONLY_CFG
+
+    given = {k for k, v in vars(args).items() if v is not None and k not in _NOT_OPTIONS}
+    for name in _NOT_FOR.get(cfg, ()):
+        if name in given:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} does not apply to --cfg {cfg} ({_WHY[cfg]})")
+    for name, flag in FAMILY_ONLY.items():
+        if name in given and cfg not in FAMILY_ONLY_CFG[name].split("/"):
+            raise ValueError(f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")
+    if cfg == "stylegan1" and args.cond:
+        raise ValueError("--cfg stylegan1 is unconditional: drop --cond")
+    if cfg in ("biggan", "biggan-deep") and args.cond is False:
+        raise ValueError(f"--cfg {cfg} is always class-conditional: drop --cond false")
+    if cfg in _NOT_FOR and args.gpus is not None and args.gpus > 1:
+        raise ValueError(f"--cfg {cfg} trains in one process: drop --gpus {args.gpus}")
 
 
 def _free_port() -> int:

@@ -14,8 +14,10 @@
 * Class-conditional data: a labelled dataset (``gan_core.data``, labels from the dataset tool,
   one-hot ``[N, c_dim]``); fake images use classes drawn uniformly.
 
-This is a self-contained step function for BigGAN / BigGAN-deep; the run-directory loop of
-``gan_core.train.loop`` (snapshots, previews, control files) does not drive it yet.
+This is a self-contained step function for BigGAN / BigGAN-deep; ``ganscope train --cfg biggan``
+runs it through the run-directory loop of ``gan_core.train.loop`` (``families.BigGANRunTrainer``
+supplies the real batches as a pure function of the D step, and ``state_dict`` /
+``load_state_dict`` carry what an exact resume needs).
 
     trainer = BigGANTrainer(G, D, dataset, BigGANTrainOptions(batch=16))
     for _ in range(1000):
@@ -67,7 +69,10 @@ class BigGANTrainer:
     ``ImageDataset`` opened with ``use_labels=True`` (uint8 ``[C, H, W]`` images, one-hot labels)."""
 
     def __init__(self, G: nn.Module, D: nn.Module, dataset: Any, opts: BigGANTrainOptions | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu",
+                 reals: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+        """``reals``: optional stream of real ``(images in [-1, 1], one-hot labels)`` batches on
+        ``device`` (default: a shuffling loader driven by the trainer's generator)."""
         self.opts = opts = opts or BigGANTrainOptions()
         if opts.num_D_steps < 1 or opts.batch < 1:
             raise ValueError("num_D_steps and batch must be >= 1")
@@ -86,7 +91,7 @@ class BigGANTrainer:
         self.opt_D = torch.optim.Adam(D.parameters(), lr=opts.lr_D, betas=opts.betas, eps=opts.adam_eps)
         self.gen = torch.Generator().manual_seed(opts.seed)
         self.dataset = dataset
-        self._reals = self._real_batches()
+        self._reals = reals if reals is not None else self._real_batches()
         self.g_steps = 0
         self.d_steps = 0
         self.nimg = 0
@@ -99,6 +104,17 @@ class BigGANTrainer:
         while True:
             for img, c in loader:
                 yield (img.to(self.device, torch.float32) / 127.5 - 1), c.to(self.device, torch.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer states, the latent generator's state and the counters (networks not included)."""
+        return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "gen": self.gen.get_state(),
+                "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.gen.set_state(state["gen"].to(torch.uint8))
+        self.g_steps, self.d_steps, self.nimg = int(state["g_steps"]), int(state["d_steps"]), int(state["nimg"])
 
     def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = [n, self.G.z_dim]

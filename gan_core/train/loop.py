@@ -8,6 +8,9 @@ A tick ends every ``tick`` kimg or ``tick_seconds`` seconds, whichever comes fir
 the very first step, so a new run reports at once); each tick appends a line to stats.jsonl,
 renders live_preview.png and updates live_status.json; every ``snap`` ticks a snapshot is
 written. Between ticks the preview is refreshed every ``preview_interval`` seconds.
+
+The loop drives any trainer that follows ``gan_core.train.protocol.LoopTrainer``:
+``train(opts)`` picks it from ``opts.cfg`` (``families.make_trainer``).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from tqdm import tqdm
 from gan_core.train import distributed as ddp
 from gan_core.train.options import TrainOptions
 from gan_core.train.rundir import cpu_mem_gb
-from gan_core.train.trainer import Trainer
+from gan_core.train.protocol import LoopTrainer
 
 PAUSE_POLL_S = 0.5
 
@@ -50,7 +53,7 @@ def _stop_on_signals(flag: dict) -> Iterator[None]:
 
 
 class TrainingLoop:
-    def __init__(self, trainer: Trainer, progress: bool = True) -> None:
+    def __init__(self, trainer: LoopTrainer, progress: bool = True) -> None:
         self.t = trainer
         self.flag = {"stop": False, "signal": None}
         self.paused = False
@@ -119,7 +122,7 @@ class TrainingLoop:
         self.img_per_s = tick_nimg / step_time if step_time > 0 else None
         sec_per_kimg = tick_wall / (tick_nimg / 1000) if tick_nimg > 0 else None
         self.eta_s = max(o.kimg - kimg, 0) * sec_per_kimg if sec_per_kimg is not None else None
-        stats = t.take_stats()
+        family = t.tick_stats()
         gpu = (torch.cuda.max_memory_allocated(t.device) / 2 ** 30) if t.device.type == "cuda" else None
         if t.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(t.device)
@@ -127,18 +130,17 @@ class TrainingLoop:
             row = t.run.append_stats({
                 "tick": t.tick, "kimg": round(kimg, 6), "total_kimg": o.kimg, "wall_s": round(t.wall_s(), 3),
                 "img_per_s": self.img_per_s, "sec_per_kimg": sec_per_kimg, "eta_s": self.eta_s,
-                "loss_G": stats.get("loss_G"), "loss_D": stats.get("loss_D"), "loss_r1": stats.get("loss_r1"),
-                "loss_pl": stats.get("loss_pl"), "augment_p": t.augment_p, "cpu_mem_gb": cpu_mem_gb(),
-                "gpu_mem_gb": gpu, "timestamp": time.time(), "step": t.step_idx,
-                "loss_D_real": stats.get("loss_D_real"), "loss_D_gen": stats.get("loss_D_gen"),
-                "ada_rt": t.ada.last_rt if t.ada is not None else None})
+                "loss_G": None, "loss_D": None, "loss_r1": None, "loss_pl": None, "augment_p": None,
+                "cpu_mem_gb": cpu_mem_gb(), "gpu_mem_gb": gpu, "timestamp": time.time(), "step": t.step_idx,
+                **family})
 
             def fmt(v, spec):
                 return "-" if v is None else format(v, spec)
+            aug = "" if row["augment_p"] is None else f"augment {row['augment_p']:.3f} "
             t.run.log(f"tick {t.tick:<4d} kimg {kimg:<9.3f} img/s {fmt(row['img_per_s'], '.1f'):<7} "
                       f"loss_G {fmt(row['loss_G'], '.3f')} loss_D {fmt(row['loss_D'], '.3f')} "
                       f"r1 {fmt(row['loss_r1'], '.4f')} pl {fmt(row['loss_pl'], '.4f')} "
-                      f"augment {t.augment_p:.3f} mem {fmt(row['cpu_mem_gb'], '.2f')} GB",
+                      f"{aug}mem {fmt(row['cpu_mem_gb'], '.2f')} GB",
                       echo=not self.progress)
         t.tick += 1
         if o.snap > 0 and t.tick % o.snap == 0 and t.cur_nimg < o.kimg * 1000:
@@ -153,10 +155,7 @@ class TrainingLoop:
         if t.run is not None:
             if not t.run.file("reals.png").exists():
                 t.run.write_png("reals.png", t.reals_grid())
-            t.run.log(f"training {o.cfg} on {t.dataset.path} ({t.dataset.num_images} images, "
-                      f"{t.dataset.resolution}²) for {o.kimg} kimg, batch {o.batch} "
-                      f"({t.dist.world_size} process(es) × {t.chunks} × {o.batch_gpu}), device {t.device}; "
-                      f"starting at kimg {t.cur_nimg / 1000:.3f}", echo=not self.progress)
+            t.run.log(t.describe(), echo=not self.progress)
             self._preview(state="running")
         bar = tqdm(total=round(o.kimg, 3), initial=round(t.cur_nimg / 1000, 3), unit="kimg", desc="train",
                    disable=not self.progress, dynamic_ncols=True, file=sys.stderr)
@@ -170,10 +169,10 @@ class TrainingLoop:
                     break
                 if t.cur_nimg >= total_nimg:
                     break
-                t0 = time.time()
+                t0, nimg0 = time.time(), t.cur_nimg
                 t.step()
                 step_time += time.time() - t0
-                bar.update(o.batch / 1000)
+                bar.update((t.cur_nimg - nimg0) / 1000)
                 now = time.time()
                 done = t.cur_nimg >= total_nimg
                 due = (first_step or done or t.cur_nimg >= tick_start_nimg + o.tick * 1000
@@ -206,7 +205,9 @@ class TrainingLoop:
 def train(opts: TrainOptions, progress: bool = True, dist_info: ddp.DistInfo | None = None) -> str:
     """Run (or continue) a training session; returns 'finished' or 'stopped'. On an error the run's
     live_status says 'failed' with the message, log.txt gets the traceback, and it re-raises."""
-    trainer = Trainer(opts, dist_info=dist_info)
+    from gan_core.train.families import make_trainer
+
+    trainer = make_trainer(opts, dist_info=dist_info)
     try:
         return TrainingLoop(trainer, progress=progress).run()
     except BaseException as e:

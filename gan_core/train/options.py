@@ -16,6 +16,9 @@ Defaults (``resolve`` fills every option left as None):
   the explorer separates coarse from fine factors — pass --style-mixing 0 for the paper's setting);
 * StyleGAN3-R: D inputs blurred with sigma 10 fading out over ``batch · 200 / 32`` kimg;
   doubled channels and radial filters (as the paper's config R).
+
+``cfg`` stylegan1 / biggan / biggan-deep are resolved by ``families.resolve_family`` (their
+defaults and how the shared options map to them are listed there).
 """
 from __future__ import annotations
 
@@ -23,7 +26,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
+STYLEGAN_CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")   # the Trainer of trainer.py
+FAMILY_CONFIGS = ("stylegan1", "biggan", "biggan-deep")              # the trainers of families.py
+CONFIGS = STYLEGAN_CONFIGS + FAMILY_CONFIGS
+SG1_LOSSES = ("wgan-gp", "r1")
 AUG_MODES = ("ada", "noaug", "fixed")
 
 
@@ -54,10 +60,10 @@ class TrainOptions:
     keep_snapshots: int = 5
     preview_interval: float = 10.0
     cbase: int | None = None
-    cmax: int = 512
+    cmax: int | None = None              # 512 (BigGAN: see families.py)
     map: int | None = None
-    z_dim: int = 512
-    w_dim: int = 512
+    z_dim: int | None = None             # 512 (BigGAN 120, BigGAN-deep 128)
+    w_dim: int | None = None             # 512 (BigGAN/-deep: the class-embedding size, 128)
     mbstd_group: int | None = None
     glr: float | None = None
     dlr: float | None = None
@@ -74,6 +80,14 @@ class TrainOptions:
     strict_data: bool = False
     desc: str | None = None
     grid: tuple[int, int] | None = None  # preview grid (columns, rows)
+    # StyleGAN1 (progressive growing; gan_core.train.families / progressive.py)
+    loss: str | None = None              # 'wgan-gp' (default) or 'r1'
+    phase_kimg: float | None = None      # kimg of each fade-in and each stable phase (default 600)
+    start_res: int | None = None         # first resolution (default 8)
+    # BigGAN / BigGAN-deep (gan_core.train.families / biggan.py)
+    d_steps: int | None = None           # D steps per G step (default 2)
+    ortho: float | None = None           # orthogonal regularization beta on G (default 1e-4; 0: off)
+    ema_start: int | None = None         # G steps before the G EMA starts averaging (default 20000)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -91,11 +105,20 @@ class TrainOptions:
 
     @property
     def family(self) -> str:
-        return "stylegan2" if self.cfg == "stylegan2" else "stylegan3"
+        if self.cfg in STYLEGAN_CONFIGS:
+            return "stylegan2" if self.cfg == "stylegan2" else "stylegan3"
+        return self.cfg
 
 
 class OptionError(ValueError):
     """A bad combination of training options (message says which and what to do)."""
+
+
+# TrainOptions fields only the other families use: field -> command-line flag / config
+FAMILY_ONLY = {"loss": "--loss", "phase_kimg": "--phase-kimg", "start_res": "--start-res", "d_steps": "--d-steps",
+               "ortho": "--ortho", "ema_start": "--ema-start"}
+FAMILY_ONLY_CFG = {"loss": "stylegan1", "phase_kimg": "stylegan1", "start_res": "stylegan1",
+                   "d_steps": "biggan/biggan-deep", "ortho": "biggan/biggan-deep", "ema_start": "biggan/biggan-deep"}
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -108,6 +131,18 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
     raises OptionError for impossible values."""
     o = dataclasses.replace(opts)
     _check(o.cfg in CONFIGS, f"--cfg must be one of {', '.join(CONFIGS)}, got {o.cfg!r}")
+    if o.cfg in FAMILY_CONFIGS:
+        from gan_core.train.families import resolve_family
+
+        return resolve_family(o, resolution, world_size)
+    for name, flag in FAMILY_ONLY.items():
+        _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {o.cfg} does not use it")
+    if o.cmax is None:
+        o.cmax = 512
+    if o.z_dim is None:
+        o.z_dim = 512
+    if o.w_dim is None:
+        o.w_dim = 512
     _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
     _check(o.kimg > 0, f"--kimg must be positive, got {o.kimg}")
     _check(o.gpus >= 1, f"--gpus must be at least 1, got {o.gpus}")

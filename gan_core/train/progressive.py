@@ -60,6 +60,7 @@ class ProgressiveOptions:
     ema_kimg: float = 10.0
     snapshot_kimg: float | None = None
     seed: int = 0
+    mirror: bool = False   # add x-flipped images (the dataset's second half)
     G_kwargs: dict[str, Any] = field(default_factory=dict)
     D_kwargs: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
@@ -103,12 +104,14 @@ def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
 class ProgressiveTrainer:
     """Holds G, D, G_ema, optimizers and the schedule; ``step()`` runs one iteration."""
 
-    def __init__(self, opts: ProgressiveOptions, resume: str | Path | None = None) -> None:
+    def __init__(self, opts: ProgressiveOptions, resume: str | Path | None = None,
+                 dataset: ImageDataset | None = None) -> None:
+        """``dataset``: an already opened dataset of ``opts.data`` (default: open it here)."""
         if opts.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {opts.loss!r}")
         self.o = opts
         self.device = torch.device(opts.device)
-        self.dataset = ImageDataset(opts.data)
+        self.dataset = dataset if dataset is not None else ImageDataset(opts.data, xflip=opts.mirror)
         res = self.dataset.resolution
         self.final_step = Generator.step_for_resolution(res)
         self.start_step = Generator.step_for_resolution(opts.start_resolution)

@@ -26,7 +26,8 @@ from gan_core.train import distributed as ddp
 from gan_core.train.augment import AdaController, AugmentPipe
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import StyleGANLoss, lazy_adam_params
-from gan_core.train.options import OptionError, TrainOptions, build_networks, resolve, run_description
+from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
+                                    run_description)
 from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
@@ -54,10 +55,35 @@ def _check_compatible(net: torch.nn.Module, ds: ImageDataset, what: str) -> None
                           f"(use the matching dataset, or --cond to match the labels)")
 
 
+def choose_run_dir(o: TrainOptions, resume_path: Path | None, data_path: str, world_size: int) -> Path:
+    """The run directory of a session: ``--run-dir``, the resumed run's own folder (``--resume DIR``
+    without ``--outdir``), or a new ``OUTDIR/NNNNN-desc``; refuses a folder holding another run."""
+    if o.run_dir:
+        path = Path(o.run_dir)
+    elif resume_path is not None and o.outdir is None and Path(o.resume).is_dir():
+        path = Path(o.resume)
+    else:
+        name = Path(data_path).name
+        name = name[:-4] if name.lower().endswith(".zip") else name
+        path = next_run_dir(o.outdir or "training-runs", run_description(o, name, world_size))
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"run directory {path} exists and is not a folder")
+    has_run = path.is_dir() and ((path / "stats.jsonl").exists() or any(path.glob("network-snapshot-*.pt")))
+    resuming_here = resume_path is not None and path.resolve() in (resume_path.resolve(),
+                                                                   resume_path.resolve().parent)
+    if has_run and not resuming_here:
+        raise OptionError(f"run directory {path} already holds a run; continue it with --resume {path}, "
+                          f"or choose another --run-dir")
+    return path
+
+
 class Trainer:
     """Everything one training process holds. Rank 0 also owns the run directory."""
 
     def __init__(self, opts: TrainOptions, dist_info: ddp.DistInfo | None = None) -> None:
+        if opts.cfg not in STYLEGAN_CONFIGS:
+            raise OptionError(f"Trainer trains {', '.join(STYLEGAN_CONFIGS)}; --cfg {opts.cfg} has its own trainer "
+                              f"(gan_core.train.families.make_trainer, or gan_core.train.train)")
         self.start_time = time.time()
         device_hint = "cuda" if opts.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
         self.dist = dist_info if dist_info is not None else ddp.init_from_env(device_hint)
@@ -96,24 +122,7 @@ class Trainer:
     # -- setup -----------------------------------------------------------------------------------
 
     def _choose_run_dir(self) -> Path:
-        o = self.o
-        if o.run_dir:
-            path = Path(o.run_dir)
-        elif self.resume_path is not None and o.outdir is None and Path(o.resume).is_dir():
-            path = Path(o.resume)
-        else:
-            name = Path(self.dataset.path).name
-            name = name[:-4] if name.lower().endswith(".zip") else name
-            path = next_run_dir(o.outdir or "training-runs", run_description(o, name, self.dist.world_size))
-        if path.exists() and not path.is_dir():
-            raise OptionError(f"run directory {path} exists and is not a folder")
-        has_run = path.is_dir() and ((path / "stats.jsonl").exists() or any(path.glob("network-snapshot-*.pt")))
-        resuming_here = self.resume_path is not None and path.resolve() in (self.resume_path.resolve(),
-                                                                             self.resume_path.resolve().parent)
-        if has_run and not resuming_here:
-            raise OptionError(f"run directory {path} already holds a run; continue it with --resume {path}, "
-                              f"or choose another --run-dir")
-        return path
+        return choose_run_dir(self.o, self.resume_path, self.dataset.path, self.dist.world_size)
 
     def _build(self, o: TrainOptions) -> None:
         ds, dev = self.dataset, self.device
@@ -282,6 +291,23 @@ class Trainer:
                             reduce=lambda t: ddp.all_reduce_sum(t.to(dev), self.dist).cpu())
         self._record({"augment_p": self.augment_p})
 
+    # -- what the loop asks (the trainer protocol, gan_core.train.protocol) ------------------------
+
+    def describe(self) -> str:
+        o = self.o
+        return (f"training {o.cfg} on {self.dataset.path} ({self.dataset.num_images} images, "
+                f"{self.dataset.resolution}²) for {o.kimg} kimg, batch {o.batch} "
+                f"({self.dist.world_size} process(es) × {self.chunks} × {o.batch_gpu}), device {self.device}; "
+                f"starting at kimg {self.cur_nimg / 1000:.3f}")
+
+    def tick_stats(self) -> dict[str, Any]:
+        """This tick's values for stats.jsonl (means since the last tick; None when not computed)."""
+        stats = self.take_stats()
+        return {"loss_G": stats.get("loss_G"), "loss_D": stats.get("loss_D"), "loss_r1": stats.get("loss_r1"),
+                "loss_pl": stats.get("loss_pl"), "augment_p": self.augment_p,
+                "loss_D_real": stats.get("loss_D_real"), "loss_D_gen": stats.get("loss_D_gen"),
+                "ada_rt": self.ada.last_rt if self.ada is not None else None}
+
     @property
     def augment_p(self) -> float:
         return float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0
@@ -359,4 +385,4 @@ class Trainer:
         self.dataset.close()
 
 
-__all__ = ["Trainer", "pick_device"]
+__all__ = ["Trainer", "choose_run_dir", "pick_device"]
