@@ -41,6 +41,7 @@ process (no --gpus, no ADA, no --fp32).
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,7 @@ class FamilyRunTrainer:
 
     def __init__(self, opts: TrainOptions, dist_info: ddp.DistInfo | None = None) -> None:
         self.start_time = time.time()
-        if (dist_info is not None and dist_info.enabled) or ddp.init_from_env("cpu").enabled:
+        if (dist_info is not None and dist_info.enabled) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise OptionError(f"--cfg {opts.cfg} trains in one process; start it without torchrun / --gpus")
         self.dist = ddp.DistInfo()
         self.device = pick_device(opts.device)
