@@ -32,8 +32,9 @@ option          stylegan1                                       biggan / biggan-
 =============== =============================================== =================================================
 
 Family-only options: stylegan1 ``--loss wgan-gp|r1`` (default wgan-gp), ``--phase-kimg`` (each
-fade-in and each stable phase, default 600), ``--start-res`` (default 8); the final resolution
-is the dataset's. BigGAN ``--d-steps`` (D steps per G step, default 2), ``--ortho`` (β of the
+fade-in and each stable phase; default 600, or ``kimg / (2·growth steps + 2)`` when that is
+shorter, so a short run reaches the final resolution), ``--start-res`` (default 8); the final
+resolution is the dataset's. BigGAN ``--d-steps`` (D steps per G step, default 2), ``--ortho`` (β of the
 orthogonal regularization of G, default 1e-4), ``--ema-start`` (G steps before G_ema starts
 averaging with decay 0.9999, default 20000). BigGAN needs a labelled dataset. Both train in one
 process (no --gpus, no ADA, no --fp32).
@@ -138,11 +139,16 @@ def _resolve_stylegan1(o: TrainOptions, resolution: int) -> None:
     o.workers = None  # images are read in the training process
     o.loss = o.loss or "wgan-gp"
     _check(o.loss in SG1_LOSSES, f"--loss must be one of {', '.join(SG1_LOSSES)}, got {o.loss!r}")
-    o.phase_kimg = 600.0 if o.phase_kimg is None else float(o.phase_kimg)
-    _check(o.phase_kimg > 0, f"--phase-kimg must be positive, got {o.phase_kimg}")
     o.start_res = min(8, resolution) if o.start_res is None else int(o.start_res)
     _check(o.start_res >= 4 and o.start_res & (o.start_res - 1) == 0 and o.start_res <= resolution,
            f"--start-res must be a power of two from 4 to the dataset's {resolution}, got {o.start_res}")
+    if o.phase_kimg is None:
+        # the paper's 600 kimg, shortened so that a short run still reaches the final resolution
+        # (and trains there for one phase): 2 phases per growth step + the first + the last
+        phases = 2 * int(math.log2(resolution // o.start_res)) + 2
+        o.phase_kimg = round(min(600.0, o.kimg / phases), 6)
+    o.phase_kimg = float(o.phase_kimg)
+    _check(o.phase_kimg > 0, f"--phase-kimg must be positive, got {o.phase_kimg}")
     _check(o.batch is None or o.batch >= 1, f"--batch must be at least 1, got {o.batch}")
     if o.loss == "r1":
         o.gamma = 10.0 if o.gamma is None else o.gamma

@@ -185,3 +185,20 @@ def test_control_stop_is_obeyed_by_stylegan1(data, tmp_path):
     ck = gan_core.load_checkpoint(run / st["latest_snapshot"])
     assert ck.training_state["cur_nimg"] / 1000 == pytest.approx(st["kimg"])
     assert "stopped at kimg" in (run / "log.txt").read_text()
+
+
+def test_resolved_defaults_per_family():
+    from gan_core.train.options import resolve
+
+    # StyleGAN1: the paper's 600-kimg phases, shortened so that a short run reaches the final resolution
+    assert resolve(TrainOptions(cfg="stylegan1", kimg=0.048), 32, 1).phase_kimg == 0.008  # 8→16→32: 6 phases
+    sg1 = resolve(TrainOptions(cfg="stylegan1", kimg=25000), 256, 1)
+    assert (sg1.phase_kimg, sg1.batch, sg1.map, sg1.z_dim, sg1.cmax, sg1.loss) == (600.0, None, 8, 512, 512, "wgan-gp")
+    # BigGAN at a paper resolution keeps the paper's tables (cbase/cmax null); elsewhere the width rule
+    bg = resolve(TrainOptions(cfg="biggan"), 128, 1)
+    assert (bg.cbase, bg.cmax, bg.z_dim, bg.w_dim, bg.map, bg.d_steps, bg.ortho, bg.ema_start) == \
+        (None, None, 120, 128, None, 2, 1e-4, 20000)
+    assert resolve(TrainOptions(cfg="biggan-deep", cmax=64), 16, 1).cbase == 128 * 128
+    # StyleGAN2 is unchanged
+    sg2 = resolve(TrainOptions(cfg="stylegan2"), 64, 1)
+    assert (sg2.cmax, sg2.z_dim, sg2.w_dim, sg2.loss, sg2.d_steps) == (512, 512, 512, None, None)
