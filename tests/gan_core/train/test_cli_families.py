@@ -202,3 +202,29 @@ def test_resolved_defaults_per_family():
     # StyleGAN2 is unchanged
     sg2 = resolve(TrainOptions(cfg="stylegan2"), 64, 1)
     assert (sg2.cmax, sg2.z_dim, sg2.w_dim, sg2.loss, sg2.d_steps) == (512, 512, 512, None, None)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_biggan_cleanly(data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--cfg", "biggan", "--data",
+                             str(data / "lab16.zip"), "--run-dir", str(run), "--batch", "4", "--kimg", "1000",
+                             "--workers", "0"] + NET, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 120
+        while time.time() < end and not ((read_status(run) or {}).get("state") == "running"
+                                          and (read_status(run) or {}).get("kimg", 0) > 0):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    st = read_status(run)
+    assert st["state"] == "stopped" and st["pid"] == proc.pid and (run / st["latest_snapshot"]).is_file()
+    assert "stopped (SIGTERM)" in (run / "log.txt").read_text()
