@@ -19,7 +19,7 @@ import numpy as np
 
 from gan_core.train.rundir import COMMANDS, atomic_write_json
 
-CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
+CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
 # A network small enough to learn the procedural data on a CPU in minutes.
 SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from widgets.base import Panel
 
-CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
+CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
 CURVES = ("loss_G", "loss_D", "loss_r1", "loss_pl")
 PREVIEW_WIDTH = 330
 

@@ -166,6 +166,15 @@ class ImageDataset(torch.utils.data.Dataset):
         self.source.close()
 
 
+def ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: Ctrl+C in a terminal (or SIGTERM to the process group) must
+    reach only the trainer, which finishes its step and writes a snapshot; a data worker that died
+    of the same signal first would fail the step and the run. Workers still exit with the trainer."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def open_dataset(path: str | os.PathLike, **kwargs: Any) -> ImageDataset:
     """``ImageDataset(path, **kwargs)``."""
     return ImageDataset(path, **kwargs)

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_core.data.dataset import ImageDataset
+from gan_core.data.dataset import ImageDataset, ignore_stop_signals
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
@@ -495,6 +495,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
                                          generator=torch.Generator().manual_seed(o.seed))
         if o.workers > 0:
             loader_kw["prefetch_factor"] = 2
+            loader_kw["worker_init_fn"] = ignore_stop_signals
         self.loader = torch.utils.data.DataLoader(ds, **loader_kw)
         dev = self.device
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_core.data.dataset import ImageDataset
+from gan_core.data.dataset import ImageDataset, ignore_stop_signals
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
@@ -214,6 +214,7 @@ class Trainer:
                                          generator=torch.Generator().manual_seed(o.seed))
         if o.workers > 0:
             loader_kw["prefetch_factor"] = 2
+            loader_kw["worker_init_fn"] = ignore_stop_signals
         self.loader = torch.utils.data.DataLoader(ds, **loader_kw)
         self.data_iter = iter(self.loader)
         cols, rows = o.grid
