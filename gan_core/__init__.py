@@ -28,7 +28,7 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> torc
     """
     from gan_core.models.demo import is_demo_name, load_demo_generator
     if is_demo_name(path):
-        return load_demo_generator(device)
+        return load_demo_generator(device, name=str(path))
     from gan_core.io import load_generator_from_file
     return load_generator_from_file(path, device=device)
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import dearpygui.dearpygui as dpg
 
+from gan_core.models.demo import NAMED_DEMOS, is_demo_name
 from visualizer.canvas import Canvas
 from visualizer.files import PNG_ARGS_KEY, next_free, read_args_from_png, wrap_text
 from visualizer.recorder import Recorder
@@ -61,6 +62,7 @@ class App:
         self.last_result: RenderResult | None = None
         self.animations_paused = False
         self.devices = available_devices()
+        self.builtin_models = ["demo"] + [n for n, f in NAMED_DEMOS.items() if f.exists()]
         self.fps_cap = int(self.settings.fps_cap)
         self.vsync = bool(self.settings.vsync)
         self.capture_dir = Path(self.settings.capture_dir or Path.cwd() / "ganscope-captures")
@@ -94,7 +96,7 @@ class App:
 
     def set_args(self, args: RenderArgs, source: str = "settings") -> None:
         """Replace all settings (a preset, an image's settings) and show them in every panel."""
-        if args.model != self.args.model and args.model != "demo" and not os.path.exists(args.model):
+        if args.model != self.args.model and not is_demo_name(args.model) and not os.path.exists(args.model):
             self.status(f"{source}: its model {args.model} is not on this machine; the settings were applied "
                         f"to the current model", error=True)
             args = args.replace(model=self.args.model, device=self.args.device)
@@ -116,12 +118,12 @@ class App:
         self._drag_targets[item] = callback
 
     def open_model(self, path: str) -> None:
-        if path != "demo":
+        if not is_demo_name(path):
             path = os.path.abspath(os.path.expanduser(path))
             if not os.path.isfile(path):
                 self.status(f"cannot open {path}: no such file", error=True)
                 return
-        self.status(f"opening {'the demo model' if path == 'demo' else path} ...")
+        self.status(f"opening {'the built-in model ' + path if is_demo_name(path) else path} ...")
         self.update(model=path, mix_layers=(), noise_layer_strengths=None, trunc_cutoff=None, class_idx=None,
                     class_idx2=None, class_blend=0.0, progressive_step=None, progressive_alpha=1.0,
                     translate=(0.0, 0.0), rotate=0.0, untransform=False, fp16=False, layer=None, layer_channel=0,
@@ -293,6 +295,9 @@ class App:
             with dpg.menu(label="File"):
                 dpg.add_menu_item(label="Open model...", callback=lambda: dpg.show_item("model.dialog"))
                 dpg.add_menu_item(label="Open demo model", callback=lambda: self.open_model("demo"))
+                if NAMED_DEMOS["demo-sg2"].exists():
+                    dpg.add_menu_item(label="Open StyleGAN2 demo model (trained)",
+                                      callback=lambda: self.open_model("demo-sg2"))
                 dpg.add_menu_item(label="Open settings from image...",
                                   callback=lambda: dpg.show_item("capture.dialog"))
                 dpg.add_separator()
@@ -487,7 +492,7 @@ class App:
             self.model_info = r.model
             for p in self.panels:
                 p.on_model(r.model)
-            if r.model.path != "demo":
+            if not is_demo_name(r.model.path):
                 self.settings.add_recent(r.model.path)
                 self.model_panel.refresh_recent(self.settings.recent_files)
             self.canvas.set_hint("UNTRAINED demo model: random weights" if r.model.untrained else "")

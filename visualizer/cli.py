@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("view", help="open the app (the window) on a checkpoint",
                        description="Open the ganscope window on FILE (official .pkl, ganscope .pt) or the "
                                    "built-in demo model.")
-    p.add_argument("file", nargs="?", default="demo", help="checkpoint to open (default: the demo model)")
+    p.add_argument("file", nargs="?", default="demo", help="checkpoint to open (default: the demo model; demo-sg2: the trained StyleGAN2 demo)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--settings", default=None,
                    help="start from these settings: a PNG saved by ganscope or a preset .json")
@@ -32,8 +32,9 @@ def run(args) -> int:
             size = (w, h)
         except ValueError:
             raise CliError(f"--size {args.size!r}: expected WIDTHxHEIGHT, at least 320x240, e.g. 1400x900") from None
+    from gan_core.models.demo import is_demo_name
     model = args.file
-    if model != "demo" and not os.path.isfile(model):
+    if not is_demo_name(model) and not os.path.isfile(model):
         raise CliError(f"{model}: no such file (give a checkpoint file, or leave it out for the demo model)")
     if args.device != "cpu" and not args.device.startswith("cuda"):
         raise CliError(f"unknown device {args.device!r}: use cpu or cuda")
@@ -55,7 +56,7 @@ def run(args) -> int:
             raise CliError(str(e)) from None
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
         raise CliError("no display: run it on a desktop, or under a virtual screen (xvfb-run ganscope ...)")
-    app = App(model=os.path.abspath(model) if model != "demo" else model, device=args.device, size=size)
+    app = App(model=model if is_demo_name(model) else os.path.abspath(model), device=args.device, size=size)
     app.start()
     if start_args is not None:
         app.set_args(start_args, source=f"settings from {args.settings}")

@@ -273,7 +273,8 @@ def _model_info(G: torch.nn.Module, path: str, device: str) -> ModelInfo:
            "biggan-deep": "BigGAN-deep", "mobilestylegan": "MobileStyleGAN"}.get(G.family, G.family)
     if G.family == "stylegan3":
         fam += "-R" if G.config().get("conv_kernel", 3) == 1 else "-T"
-    name = "demo" if path == "demo" else os.path.basename(path)
+    from gan_core.models.demo import is_demo_name
+    name = path if is_demo_name(path) else os.path.basename(path)
     label = f"{name} ({'untrained ' if untrained else ''}{fam} {G.img_resolution}²)"
     noise_layers = list(G.noise_layer_names()) if G.has_noise and hasattr(G, "noise_layer_names") else []
     return ModelInfo(
@@ -293,4 +294,5 @@ def _one_line(e: BaseException) -> str:
 
 
 def _display_path(path: str) -> str:
-    return "the demo model" if path == "demo" else path
+    from gan_core.models.demo import is_demo_name
+    return f"the built-in model {path}" if is_demo_name(path) else path

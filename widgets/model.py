@@ -20,6 +20,9 @@ class ModelPanel(Panel):
             with dpg.group(horizontal=True):
                 dpg.add_button(label="Open...", tag="model.open", callback=lambda: dpg.show_item("model.dialog"))
                 dpg.add_button(label="Demo", tag="model.demo", callback=lambda: self.host.open_model("demo"))
+                if "demo-sg2" in getattr(self.host, "builtin_models", ()):
+                    dpg.add_button(label="Demo SG2", tag="model.demo_sg2",
+                                   callback=lambda: self.host.open_model("demo-sg2"))
             dpg.add_combo([], label="Recent", tag="model.recent", width=-70,
                           callback=lambda s, a: a and self.host.open_model(a))
             dpg.add_combo(self.host.devices, label="Device", tag="model.device", default_value="cpu", width=120,
@@ -78,6 +81,6 @@ class ModelPanel(Panel):
         ]
         if info.untrained:
             lines.append("UNTRAINED: random weights, for trying the controls")
-        if info.path != "demo":
+        if info.path not in ("demo", "demo-sg2"):
             lines.append(os.path.basename(info.path))
         dpg.set_value("model.info", "\n".join(lines))

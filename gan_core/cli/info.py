@@ -18,7 +18,7 @@ def describe(path: str) -> dict:
     from gan_core.io import load_checkpoint
     from gan_core.models.demo import is_demo_name, load_demo_generator
     if is_demo_name(path):
-        G = load_demo_generator()
+        G = load_demo_generator(name=str(path))
         nets, fmt = {"G_ema": G}, "built-in demo" + (" (untrained)" if getattr(G, "untrained", False) else "")
     else:
         ck = load_checkpoint(path)

@@ -15,6 +15,8 @@ import torch
 DEMO_NAME = "demo"
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_CHECKPOINT = ASSETS / "demo_generator.pt"
+# Further built-in models, by name (trained ones shipped in assets/; see assets/README.md).
+NAMED_DEMOS = {"demo-sg2": ASSETS / "demo_stylegan2.pt"}
 
 DEMO_CONFIG = dict(z_dim=64, c_dim=0, w_dim=64, img_resolution=64, img_channels=3,
                    mapping_kwargs=dict(num_layers=2), channel_base=4096, channel_max=128,
@@ -22,7 +24,7 @@ DEMO_CONFIG = dict(z_dim=64, c_dim=0, w_dim=64, img_resolution=64, img_channels=
 
 
 def is_demo_name(name: str | Path) -> bool:
-    return str(name) == DEMO_NAME
+    return str(name) == DEMO_NAME or str(name) in NAMED_DEMOS
 
 
 @torch.no_grad()
@@ -63,8 +65,17 @@ def _balance_colours(G: torch.nn.Module, z: torch.Tensor, target_std: float = 0.
     torgb.bias.copy_(-k * pre_bias_mean)
 
 
-def load_demo_generator(device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The shipped trained demo model if present, else the untrained built one."""
+def load_demo_generator(device: torch.device | str = "cpu", name: str = DEMO_NAME) -> torch.nn.Module:
+    """The built-in model ``name``: "demo" is the shipped trained StyleGAN3-T demo model if present,
+    else the untrained built one; "demo-sg2" the shipped StyleGAN2 trained on the procedural data."""
+    if name in NAMED_DEMOS:
+        from gan_core.io import load_generator_from_file
+        path = NAMED_DEMOS[name]
+        if not path.exists():
+            raise FileNotFoundError(f"the built-in model {name!r} is not in this installation ({path} is missing)")
+        G = load_generator_from_file(path, device=device)
+        G.untrained = False
+        return G
     if DEMO_CHECKPOINT.exists():
         from gan_core.io import load_generator_from_file
         G = load_generator_from_file(DEMO_CHECKPOINT, device=device)
