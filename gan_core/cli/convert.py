@@ -13,6 +13,8 @@ def add_parser(sub) -> None:
     p.add_argument("input", help="checkpoint to read")
     p.add_argument("output", help="ganscope .pt file to write (written atomically)")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument("--generator-only", action="store_true",
+                   help="write only the generator (G_ema, else G): a small file for sharing or viewing")
 
 
 def run(args) -> int:
@@ -29,6 +31,8 @@ def run(args) -> int:
         # what the importer inferred or assumed stays with the weights, so `ganscope info` on
         # the converted file still says it
         carried = {k: ck.metadata[k] for k in ("inferred", "assumed", "skipped") if k in ck.metadata}
+        if args.generator_only:
+            ck.G, ck.D = (None, None) if ck.G_ema is not None else (ck.G, None)
         save_checkpoint(out, G_ema=ck.G_ema if ck.G_ema is not None else ck.G,
                         G=ck.G if ck.G_ema is not None else None, D=ck.D,
                         metadata={"converted_from": str(args.input), "source_format": ck.source_format,

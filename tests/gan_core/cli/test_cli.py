@@ -118,6 +118,12 @@ def test_info_and_convert(sg2_native, tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     G2 = gan_core.load_generator(out)
     torch.testing.assert_close(dict(G2.state_dict()), dict(G.state_dict()))
+    small = tmp_path / "g_only.pt"
+    assert main(["convert", str(path), str(small), "--generator-only"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(small), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["networks"] == ["G_ema"]
+    assert small.stat().st_size < out.stat().st_size
 
 
 def test_demo_model_renders(tmp_path):
