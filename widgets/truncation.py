@@ -27,7 +27,8 @@ class TruncationPanel(Panel):
                 dpg.add_slider_float(label="threshold", tag="trunc.z_threshold", min_value=0.04, max_value=3.0,
                                      default_value=2.0, width=110, format="%.2f",
                                      callback=lambda s, a: self._set_threshold(dpg.get_value("trunc.z_on"), a))
-            dpg.add_text("BigGAN's trick: z values beyond +-threshold are redrawn", color=(150, 150, 150))
+            dpg.add_text("BigGAN's trick: z values beyond +-threshold are redrawn", color=(150, 150, 150),
+                         wrap=330)
             dpg.add_button(label="reset", tag="trunc.reset",
                            callback=lambda: (self.host.update(trunc_psi=1.0, trunc_cutoff=None, z_threshold=None),
                                              self.sync(self.host.args)))
