@@ -55,6 +55,7 @@ from gan_core.data.dataset import ImageDataset, ignore_stop_signals
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
+from gan_core.train.protocol import TickStats
 from gan_core.train.options import (FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
                                     TrainOptions, resolve)
 from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
@@ -236,7 +237,7 @@ def _grid_labels(ds: ImageDataset, n: int, cols: int) -> torch.Tensor:
     return torch.from_numpy(labels[np.arange(n) % len(labels)]).float()
 
 
-class FamilyRunTrainer:
+class FamilyRunTrainer(TickStats):
     """What the StyleGAN1 and BigGAN run trainers share: one process, the run directory, the
     reals grid, means of logged values, snapshots with ``training_state`` + RNG states."""
 
@@ -324,17 +325,6 @@ class FamilyRunTrainer:
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------------
-    def _record(self, values: dict[str, float]) -> None:
-        for k, v in values.items():
-            s = self.stats.setdefault(k, [0.0, 0])
-            s[0] += float(v)
-            s[1] += 1
-
-    def take_stats(self) -> dict[str, float | None]:
-        out = {k: (s[0] / s[1] if s[1] else None) for k, s in self.stats.items()}
-        self.stats = {}
-        return out
-
     def wall_s(self) -> float:
         return self.wall_offset + time.time() - self.start_time
 

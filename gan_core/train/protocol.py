@@ -63,3 +63,21 @@ class LoopTrainer(Protocol):
 
     def close(self) -> None:
         """Release the data loader and the dataset."""
+
+
+class TickStats:
+    """Per-tick means of logged values, shared by every trainer: ``_record`` adds values,
+    ``take_stats`` returns the means since the last call (None for a value never computed)."""
+
+    stats: dict[str, list[float]]
+
+    def _record(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            s = self.stats.setdefault(k, [0.0, 0])
+            s[0] += float(v)
+            s[1] += 1
+
+    def take_stats(self) -> dict[str, float | None]:
+        out = {k: (s[0] / s[1] if s[1] else None) for k, s in self.stats.items()}
+        self.stats = {}
+        return out

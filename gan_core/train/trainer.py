@@ -26,6 +26,7 @@ from gan_core.train import distributed as ddp
 from gan_core.train.augment import AdaController, AugmentPipe
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import StyleGANLoss, lazy_adam_params
+from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
                                     run_description)
 from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
@@ -77,7 +78,7 @@ def choose_run_dir(o: TrainOptions, resume_path: Path | None, data_path: str, wo
     return path
 
 
-class Trainer:
+class Trainer(TickStats):
     """Everything one training process holds. Rank 0 also owns the run directory."""
 
     def __init__(self, opts: TrainOptions, dist_info: ddp.DistInfo | None = None) -> None:
@@ -244,18 +245,6 @@ class Trainer:
             return torch.zeros([n, 0], device=self.device)
         idx = torch.randint(len(self.dataset.labels), [n])
         return torch.from_numpy(self.dataset.labels[idx.numpy()]).to(self.device)
-
-    def _record(self, values: dict[str, float]) -> None:
-        for k, v in values.items():
-            s = self.stats.setdefault(k, [0.0, 0])
-            s[0] += v
-            s[1] += 1
-
-    def take_stats(self) -> dict[str, float | None]:
-        """Mean of each logged value since the last call (None when it was not computed)."""
-        out = {k: (s[0] / s[1] if s[1] else None) for k, s in self.stats.items()}
-        self.stats = {}
-        return out
 
     def step(self) -> None:
         """One training step over ``batch`` images (all processes together)."""
