@@ -178,7 +178,7 @@ class AugmentPipe(nn.Module):
         x = images.to(torch.float32)
         M = self.geometric_matrix(n, h, dev)
         grid = F.affine_grid(M[:, :2, :], [n, ch, h, w], align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        x = grid_sample_reflect(x, grid)
         C = self.color_matrix(n, dev)
         if ch == 3:
             x = torch.einsum("nij,njhw->nihw", C[:, :3, :3], x) + C[:, :3, 3, None, None]
@@ -186,6 +186,48 @@ class AugmentPipe(nn.Module):
             rgb = x.expand(-1, 3, -1, -1)
             x = (torch.einsum("nij,njhw->nihw", C[:, :3, :3], rgb) + C[:, :3, 3, None, None]).mean(1, keepdim=True)
         return x.to(dtype)
+
+
+_BILINEAR, _REFLECTION = 0, 2  # aten's codes for mode="bilinear", padding_mode="reflection"
+
+
+def grid_sample_reflect(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``F.grid_sample(x, grid, "bilinear", "reflection", align_corners=False)``, differentiable
+    twice with respect to ``x`` on every device.
+
+    R1 differentiates D's gradient, and on augmented reals that gradient goes back through
+    this sampling: PyTorch's CUDA grid sampler has no second derivative ("derivative for
+    aten::grid_sampler_2d_backward is not implemented"). The sampling is linear in ``x``, so
+    the backward pass is the adjoint of the sampling and its derivative is the sampling
+    itself; the grid is a constant here (no gradient flows to it).
+    """
+    return _GridSample.apply(x, grid.detach())
+
+
+class _GridSample(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, grid):
+        ctx.save_for_backward(x, grid)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, grid = ctx.saved_tensors
+        dx = _GridSampleAdjoint.apply(dy, x, grid) if ctx.needs_input_grad[0] else None
+        return dx, None
+
+
+class _GridSampleAdjoint(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, dy, x, grid):
+        ctx.save_for_backward(grid)
+        dx, _ = torch.ops.aten.grid_sampler_2d_backward(dy, x, grid, _BILINEAR, _REFLECTION, False, [True, False])
+        return dx
+
+    @staticmethod
+    def backward(ctx, ddx):
+        grid, = ctx.saved_tensors
+        return _GridSample.apply(ddx, grid), None, None
 
 
 class AdaController:

@@ -98,3 +98,30 @@ def test_ada_controller_moves_p_by_sign_of_rt_minus_target():
     other.load_state_dict(state)
     assert float(other.pipe.p) == float(pipe.p) and other.last_rt == -1.0
     assert math.isfinite(state["sign_sum"])
+
+
+def test_grid_sample_has_a_second_derivative_equal_to_torchs():
+    """R1 on augmented reals differentiates through the sampling twice; our sampler must agree
+    with PyTorch's CPU one (which has the second derivative; the CUDA one does not)."""
+    import torch.nn.functional as F
+    from gan_core.train.augment import grid_sample_reflect
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn([2, 3, 9, 9], generator=g, dtype=torch.float64, requires_grad=True)
+    grid = torch.rand([2, 9, 9, 2], generator=g, dtype=torch.float64) * 2.4 - 1.2  # some reflect
+    w = torch.randn([2, 3, 9, 9], generator=g, dtype=torch.float64)
+
+    def r1(sample):
+        y = sample(x, grid)
+        dx, = torch.autograd.grad((y * w).square().sum(), x, create_graph=True)
+        return y, dx, torch.autograd.grad(dx.square().sum(), x)[0]
+
+    ours = r1(grid_sample_reflect)
+    try:  # some PyTorch builds lack this second derivative on the CPU too (2.11 does)
+        ref = r1(lambda a, b: F.grid_sample(a, b, mode="bilinear", padding_mode="reflection", align_corners=False))
+    except RuntimeError as e:
+        assert "not implemented" in str(e)
+        ref = None
+    for a, b in zip(ours, ref or ours):
+        torch.testing.assert_close(a, b)
+    assert torch.autograd.gradcheck(lambda a: grid_sample_reflect(a, grid), (x,))
+    assert torch.autograd.gradgradcheck(lambda a: grid_sample_reflect(a, grid), (x,))
