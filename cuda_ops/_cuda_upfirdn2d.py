@@ -25,6 +25,11 @@ import torch
 from cuda_ops.upfirdn2d import (AxisPass, Pass2D, _out_len, filter_size, output_memory_format, parse_padding,
                                 parse_scaling, plan_upfirdn2d)
 
+# Channels-last inputs: True runs the kernel on an NCHW copy and converts the result back
+# (coalesced accesses, two extra copies); False reads/writes through the strides directly
+# (no copies, but a warp's accesses are C elements apart).
+CHANNELS_LAST_VIA_COPY = True
+
 # A separable filter runs as one 2-D pass when it needs at most this many taps per output
 # sample (ceil(fw/upx) * ceil(fh/upy)); above, as two 1-D passes.
 MAX_2D_TAPS = 16
@@ -110,9 +115,12 @@ class _Spec:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         self.out_size(x.shape[3], x.shape[2])  # validates the sizes (ValueError like the reference)
         cl = output_memory_format(x) == torch.channels_last
+        copy = cl and CHANNELS_LAST_VIA_COPY
+        if copy:
+            x = x.contiguous()
         for p in _plan(self.f, self.up, self.down, self.pad, self.flip_filter, self.gain, x.dtype, x.device):
-            x = _launch(x, p.f2d, p.up, p.down, p.pad, cl)
-        return x
+            x = _launch(x, p.f2d, p.up, p.down, p.pad, cl and not copy)
+        return x.contiguous(memory_format=torch.channels_last) if copy else x
 
     def adjoint(self, in_h: int, in_w: int) -> "_Spec":
         ow, oh = self.out_size(in_w, in_h)

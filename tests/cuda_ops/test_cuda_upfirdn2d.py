@@ -68,8 +68,10 @@ def _ref64(x, kw):
     return upfirdn2d_ref(x.double().cpu(), **kw)
 
 
+@pytest.mark.parametrize("via_copy", [True, False])
 @pytest.mark.parametrize("seed", range(4))
-def test_forward_float32_matches_reference(seed):
+def test_forward_float32_matches_reference(seed, via_copy, monkeypatch):
+    monkeypatch.setattr(cu, "CHANNELS_LAST_VIA_COPY", via_copy)
     rng = random.Random(seed)
     for i in range(40):
         kw, (w, h) = _case(rng)

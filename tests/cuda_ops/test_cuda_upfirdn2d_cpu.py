@@ -193,7 +193,9 @@ def test_tiling_of_large_planes_and_big_filters(emulated):
     assert tw * th >= 1 and smem <= 227 * 1024
 
 
-def test_memory_formats_and_strides(emulated):
+@pytest.mark.parametrize("via_copy", [True, False])
+def test_memory_formats_and_strides(emulated, monkeypatch, via_copy):
+    monkeypatch.setattr(cu, "CHANNELS_LAST_VIA_COPY", via_copy)
     g = torch.Generator().manual_seed(4)
     f = torch.randn([6], generator=g, dtype=torch.float64)
     base = torch.randn([2, 5, 9, 11], generator=g, dtype=torch.float64)
