@@ -110,7 +110,6 @@ def _build(op: str):
     key = build_key(op, arch)
     name = f"ganscope_{op}_{key}"
     build_dir = cache_root() / f"{op}-{key}"
-    so = build_dir / f"{name}{importlib.machinery.EXTENSION_SUFFIXES[0]}"
     done = build_dir / "BUILT"
     with _file_lock(cache_root() / f"{op}-{key}.lock"):
         if not done.exists():
@@ -135,7 +134,11 @@ def _build(op: str):
             return mod
     if name in sys.modules:
         return sys.modules[name]
-    mod = _import_built(name, so)
+    found = sorted(build_dir.glob(f"{name}*.so")) + sorted(build_dir.glob(f"{name}*.pyd"))
+    if not found:  # the marker without the module: build again next time
+        done.unlink(missing_ok=True)
+        raise RuntimeError(f"the cached build in {build_dir} has no module; it will be rebuilt on the next start")
+    mod = _import_built(name, found[0])
     sys.modules[name] = mod
     return mod
 

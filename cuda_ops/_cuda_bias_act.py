@@ -87,8 +87,10 @@ class _BiasActGrad(torch.autograd.Function):
         g = _dense(g).contiguous(memory_format=_format(x))
         d_dy = _BiasActGrad.apply(g, x, b, spec) if ctx.needs_input_grad[0] else None
         d_x = d_b = None
-        if spec.act not in _LINEAR_PIECES and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
-            d_x = spec.run(_GRAD2, x, b, dy, g)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            # act'' is 0 for the piecewise-linear activations: zeros (not None), so x and b stay in
+            # the graph of the second derivative as they are in the reference's.
+            d_x = torch.zeros_like(x) if spec.act in _LINEAR_PIECES else spec.run(_GRAD2, x, b, dy, g)
             if b is not None and ctx.needs_input_grad[2]:
                 d_b = _bias_grad(d_x, spec.dim)
         return d_dy, d_x, d_b, None
