@@ -8,16 +8,19 @@ pointwise epilogue: ``mode`` 0 none, 1 leaky ReLU·gain + clamp writing one deri
 per sample into a uint8 ``signs`` tensor (0 positive, 1 negative, 2 clamped), 2 multiply by the
 recorded derivative (gain, slope·gain or 0).
 
-Per axis, with input length ``n``, intermediate ``m = n*up + p0 + p1 - Ku + 1`` and output
-``o = (m - Kd + down) // down``::
+Each upfirdn2d step is one 2-D pass (2-D filter or none) or, for a 1-D filter, a pass along x
+then one along y (K/up + K/up taps per sample instead of (K/up)²). Per axis, with input length
+``n``, intermediate ``m = n*up + p0 + p1 - Ku + 1`` and output ``o = (m - Kd + down) // down``::
 
-    forward   z = resample(x + b, wu, up=up, down=1, pad0=p0, size m, mode 1)   -> signs
-              y = resample(z, wd, up=1, down=down, pad0=0, size o)
+    forward   z = up-pass(es) of x + b (wu, up, leading pad p0, length m), the last with mode 1
+                  -> signs [N, C, m_h, m_w]
+              y = down-pass(es) of z (wd, down, leading pad 0, length o)
     fixed     the same with mode 2 (signs given, no bias): linear in x
-    adjoint   g = resample(dy, flip(wd), up=down, down=1, pad0=Kd-1, size m, mode 2)
-              dx = resample(g, flip(wu), up=1, down=up, pad0=Ku-1-p0, size n)
+    adjoint   the passes' transposes in reverse order; the transpose of a pass (w, up, down,
+              p0, n -> m) is (flip(w), up'=down, down'=up, p0'=K-1-p0, m -> n); the transpose of
+              the first down-pass ends on the intermediate grid and carries mode 2.
 
-``wu`` carries the upsampling gain up² (1-D filters: outer product of the taps). The backward
+``wu`` carries the upsampling gain up² (split as up per axis for 1-D filters). The backward
 of ``forward`` is ``adjoint`` (db = dx summed over N, H, W); the backward of ``adjoint`` is
 ``fixed`` and vice versa (the op is piecewise linear, so nothing flows through the signs).
 Filters are constants (no gradient). Tests replace ``_resample`` with a CPU emulation.
@@ -70,14 +73,26 @@ def _corr_weights(f: torch.Tensor | None, gain: float, flip_filter: bool, dtype:
 
 
 @dataclass(frozen=True, eq=False)
-class _Plan:
-    wu: torch.Tensor          # upsampling filter, correlation orientation, gain up²
-    wd: torch.Tensor          # downsampling filter, correlation orientation
-    wu_adj: torch.Tensor      # flipped (for the adjoint)
-    wd_adj: torch.Tensor
-    up: tuple[int, int]       # (x, y)
+class _Pass:
+    """One kernel pass: [.., in_hw] -> [.., out_hw]; up/down/pad0 as (x, y)."""
+    w: torch.Tensor           # [kh, kw], correlation orientation, gain applied
+    up: tuple[int, int]
     down: tuple[int, int]
-    pad0: tuple[int, int]     # leading padding of the upsampling step (x, y)
+    pad0: tuple[int, int]
+    in_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+
+    def adjoint(self) -> "_Pass":
+        """The transpose: flipped filter, up and down swapped, leading padding K-1-p0, sizes swapped."""
+        kh, kw = self.w.shape
+        return _Pass(self.w.flip([0, 1]).contiguous(), self.down, self.up,
+                     (kw - 1 - self.pad0[0], kh - 1 - self.pad0[1]), self.out_hw, self.in_hw)
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    passes: tuple[_Pass, ...]  # upsampling pass(es), then downsampling pass(es)
+    act: int                   # index of the pass whose output is the intermediate grid
     in_hw: tuple[int, int]
     mid_hw: tuple[int, int]
     out_hw: tuple[int, int]
@@ -85,24 +100,32 @@ class _Plan:
     slope: float
     clamp: float              # -1: none
 
+    def _run(self, x, passes, epi, mode, signs, bias):
+        acc = _acc_dtype(x.dtype)
+        out_dtype = x.dtype
+        z = x.contiguous()
+        s_out = None
+        for i, p in enumerate(passes):
+            m = mode if i == epi else PLAIN
+            z, s = _resample(z, p.w, bias if i == 0 else None, signs if m == FIXED else None, p.out_hw, p.up,
+                             p.down, p.pad0, m, self.gain, self.slope, self.clamp,
+                             out_dtype if i == len(passes) - 1 else acc)
+            if m == ACTIVATE:
+                s_out = s
+        return z, s_out
+
     def forward(self, x: torch.Tensor, b: torch.Tensor | None, signs: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """signs None: activate and record the signs; else multiply by the recorded derivative."""
-        mode = ACTIVATE if signs is None else FIXED
-        z, s = _resample(x.contiguous(), self.wu, b, signs, self.mid_hw, self.up, (1, 1), self.pad0, mode,
-                         self.gain, self.slope, self.clamp, _acc_dtype(x.dtype))
-        y, _ = _resample(z, self.wd, None, None, self.out_hw, (1, 1), self.down, (0, 0), PLAIN,
-                         1.0, 0.0, -1.0, x.dtype)
-        return y, s
+        if signs is None:
+            return self._run(x, self.passes, self.act, ACTIVATE, None, b)
+        return self._run(x, self.passes, self.act, FIXED, signs, None)[0], signs
 
     def adjoint(self, dy: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-        kdh, kdw = self.wd.shape
-        kuh, kuw = self.wu.shape
-        g, _ = _resample(dy.contiguous(), self.wd_adj, None, signs, self.mid_hw, self.down, (1, 1),
-                         (kdw - 1, kdh - 1), FIXED, self.gain, self.slope, self.clamp, _acc_dtype(dy.dtype))
-        dx, _ = _resample(g, self.wu_adj, None, None, self.in_hw, (1, 1), self.up,
-                          (kuw - 1 - self.pad0[0], kuh - 1 - self.pad0[1]), PLAIN, 1.0, 0.0, -1.0, dy.dtype)
-        return dx
+        adj = tuple(p.adjoint() for p in reversed(self.passes))
+        # the adjoint of the first downsampling pass ends on the intermediate grid
+        epi = len(self.passes) - 1 - (self.act + 1)
+        return self._run(dy, adj, epi, FIXED, signs, None)[0]
 
 
 def _axis_len(n: int, k: int, up: int, down: int, p0: int, p1: int, axis: str) -> int:
@@ -113,6 +136,27 @@ def _axis_len(n: int, k: int, up: int, down: int, p0: int, p1: int, axis: str) -
     return (full - k + down) // down
 
 
+def _filter_passes(f, gain, flip_filter, acc, device, in_hw, up, down, pad):
+    """Passes of one upfirdn2d step: a 1-D filter runs as an x pass then a y pass (each with
+    sqrt of the gain), a 2-D filter (or none) as one 2-D pass. pad = (x0, x1, y0, y1)."""
+    (upx, upy), (downx, downy) = up, down
+    px0, px1, py0, py1 = pad
+    h, w = in_hw
+    if f is not None and f.ndim == 1 and f.numel() > 1:
+        taps = f.detach().to(device=device, dtype=acc) * math.sqrt(gain)
+        if not flip_filter:
+            taps = taps.flip(0)
+        k = taps.numel()
+        ow = _axis_len(w, k, upx, downx, px0, px1, "x")
+        oh = _axis_len(h, k, upy, downy, py0, py1, "y")
+        return [_Pass(taps.reshape(1, k).contiguous(), (upx, 1), (downx, 1), (px0, 0), (h, w), (h, ow)),
+                _Pass(taps.reshape(k, 1).contiguous(), (1, upy), (1, downy), (0, py0), (h, ow), (oh, ow))]
+    wt = _corr_weights(f, gain, flip_filter, acc, device)
+    ow = _axis_len(w, wt.shape[1], upx, downx, px0, px1, "x")
+    oh = _axis_len(h, wt.shape[0], upy, downy, py0, py1, "y")
+    return [_Pass(wt, (upx, upy), (downx, downy), (px0, py0), (h, w), (oh, ow))]
+
+
 def make_plan(x: torch.Tensor, fu, fd, up, down, padding, gain, slope, clamp, flip_filter) -> _Plan:
     upx, upy = parse_scaling(up)
     if upx != upy:
@@ -120,20 +164,19 @@ def make_plan(x: torch.Tensor, fu, fd, up, down, padding, gain, slope, clamp, fl
     downx, downy = parse_scaling(down)
     if min(upx, downx, downy) < 1:
         raise ValueError("filtered_lrelu: up/down factors must be >= 1")
-    px0, px1, py0, py1 = parse_padding(padding)
+    pad = parse_padding(padding)
     if clamp is not None and clamp < 0:
         raise ValueError(f"filtered_lrelu: clamp must be >= 0 or None, got {clamp}")
+    for f in (fu, fd):
+        if f is not None and (f.ndim not in (1, 2) or f.numel() == 0):
+            raise ValueError(f"filtered_lrelu: filter must be a non-empty 1-D or 2-D tensor, got {tuple(f.shape)}")
     acc = _acc_dtype(x.dtype)
-    wu = _corr_weights(fu, upx * upy, flip_filter, acc, x.device)
-    wd = _corr_weights(fd, 1.0, flip_filter, acc, x.device)
-    h, w = x.shape[2], x.shape[3]
-    mh = _axis_len(h, wu.shape[0], upy, 1, py0, py1, "y")
-    mw = _axis_len(w, wu.shape[1], upx, 1, px0, px1, "x")
-    oh = _axis_len(mh, wd.shape[0], 1, downy, 0, 0, "y")
-    ow = _axis_len(mw, wd.shape[1], 1, downx, 0, 0, "x")
-    return _Plan(wu=wu, wd=wd, wu_adj=wu.flip([0, 1]).contiguous(), wd_adj=wd.flip([0, 1]).contiguous(),
-                 up=(upx, upy), down=(downx, downy), pad0=(px0, py0), in_hw=(h, w), mid_hw=(mh, mw),
-                 out_hw=(oh, ow), gain=float(gain), slope=float(slope),
+    in_hw = (x.shape[2], x.shape[3])
+    ups = _filter_passes(fu, upx * upy, flip_filter, acc, x.device, in_hw, (upx, upy), (1, 1), pad)
+    mid_hw = ups[-1].out_hw
+    downs = _filter_passes(fd, 1.0, flip_filter, acc, x.device, mid_hw, (1, 1), (downx, downy), (0, 0, 0, 0))
+    return _Plan(passes=tuple(ups + downs), act=len(ups) - 1, in_hw=in_hw, mid_hw=mid_hw,
+                 out_hw=downs[-1].out_hw, gain=float(gain), slope=float(slope),
                  clamp=-1.0 if clamp is None else float(clamp))
 
 
