@@ -58,7 +58,9 @@ def _compare(shape, kw, dtype, seed, layout="contiguous", with_bias=True, scale=
         big[:, :, ::2, 1:shape[3] + 1] = x
         x = big[:, :, ::2, 1:shape[3] + 1]
     b = torch.randn(shape[1], generator=g, device=DEV).to(dtype) if with_bias else None
-    x1 = x.detach().clone(memory_format=torch.preserve_format).requires_grad_(True)
+    x1 = x.detach().requires_grad_(True)  # keeps the strides (channels-last / strided view)
+    if layout == "strided":
+        assert not x1.is_contiguous() and not x1.is_contiguous(memory_format=torch.channels_last)
     b1 = None if b is None else b.clone().requires_grad_(True)
     y = _cuda_fn()(x1, b=b1, **_kw_to(kw, torch.float64 if dtype == torch.float64 else torch.float32))
     x2 = x.detach().double().requires_grad_(True)
