@@ -133,6 +133,31 @@ def _as_separable(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     return fx.to(f.dtype), fy.to(f.dtype)
 
 
+_SPLIT_CACHE: dict[tuple, tuple] = {}
+_SPLIT_CACHE_MAX = 512
+
+
+def _filter_on(f: torch.Tensor, device, dtype) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """(``f`` on ``device`` in ``dtype``, ``_as_separable`` of it), remembered per filter tensor
+    while it is unchanged: the separability test reads the filter on the host (three device
+    synchronisations), and the models pass the same constant filter buffers on every call."""
+    device = torch.device(device)
+    if f.requires_grad or f.shape[0] < 2 or f.shape[1] < 2:  # (no host read for these)
+        if f.device != device or f.dtype != dtype:
+            f = f.to(device=device, dtype=dtype)
+        return f, _as_separable(f)
+    key = (id(f), device, dtype)
+    hit = _SPLIT_CACHE.get(key)
+    if hit is not None and hit[0] is f and hit[1] == f._version:
+        return hit[2], hit[3]
+    fc = f if f.device == device and f.dtype == dtype else f.to(device=device, dtype=dtype)
+    split = _as_separable(fc)
+    if len(_SPLIT_CACHE) >= _SPLIT_CACHE_MAX:
+        _SPLIT_CACHE.clear()
+    _SPLIT_CACHE[key] = (f, f._version, fc, split)
+    return fc, split
+
+
 def upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] = 1,
                   down: int | Sequence[int] = 1, padding: Padding = 0, flip_filter: bool = False,
                   gain: float = 1) -> torch.Tensor:
@@ -207,9 +232,11 @@ def plan_upfirdn2d(f: torch.Tensor | None, up: int | Sequence[int] = 1, down: in
     px0, px1, py0, py1 = parse_padding(padding)
     if f is None:
         f = torch.ones([1, 1], dtype=dtype, device=device)
-    f = f.to(device=device, dtype=dtype)
     if f.ndim == 2:
-        split = _as_separable(f)
+        f, split = _filter_on(f, device, dtype)
+    elif f.device != torch.device(device) or f.dtype != dtype:
+        f = f.to(device=device, dtype=dtype)
+    if f.ndim == 2:
         if split is None:
             taps = f.flip([0, 1]) if flip_filter else f
             return [Pass2D(taps * gain, (upx, upy), (downx, downy), (px0, px1, py0, py1))]

@@ -328,7 +328,9 @@ class SynthesisLayer(torch.nn.Module):
             return self.noise_const * scale
         shape = [x.shape[0], 1, self.resolution, self.resolution]
         gen_device = generator.device if generator is not None else x.device
-        noise = torch.randn(shape, generator=generator, device=gen_device).to(x.device)
+        noise = torch.randn(shape, generator=generator, device=gen_device)
+        if gen_device != x.device:
+            noise = noise.to(x.device)
         return noise * scale
 
     def prepared_weight(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

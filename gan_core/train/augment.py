@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -62,6 +63,24 @@ def _chance(n: int, p: float, device) -> torch.Tensor:
     return (torch.rand([n], device=device) < p).float()
 
 
+_LUMA_CACHE: dict[torch.device, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
+def _luma_constants(device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(v [4] the homogeneous luma axis, v vᵀ [1, 4, 4], K [3, 3] the cross-product matrix of
+    v[:3], v[:3] v[:3]ᵀ [3, 3]), computed once per device (with the same operations, on that
+    device, as before they were cached) instead of on every call."""
+    device = torch.device(device)
+    out = _LUMA_CACHE.get(device)
+    if out is None:
+        v = torch.tensor([1, 1, 1, 0], dtype=torch.float32, device=device) / math.sqrt(3)
+        a = v[:3]
+        K = torch.tensor([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]], device=device)
+        out = (v, torch.outer(v, v).unsqueeze(0), K, torch.outer(a, a))
+        _LUMA_CACHE[device] = out
+    return out
+
+
 class AugmentPipe(nn.Module):
     """``aug(images [N, C, H, W] float) -> [N, C, H, W]``; the probability is the buffer ``p``.
 
@@ -87,7 +106,7 @@ class AugmentPipe(nn.Module):
 
     def geometric_matrix(self, n: int, size: int, device) -> torch.Tensor:
         """[N, 3, 3]: maps output coordinates to input coordinates (normalized, [-1, 1])."""
-        p = float(self.p)
+        p = self.p_value()
         w = self.w
         M = _eye(n, 3, device)
         one = torch.ones([n], device=device)
@@ -122,11 +141,10 @@ class AugmentPipe(nn.Module):
 
     def color_matrix(self, n: int, device) -> torch.Tensor:
         """[N, 4, 4] acting on homogeneous RGB (values about [-1, 1])."""
-        p = float(self.p)
+        p = self.p_value()
         w = self.w
         C = _eye(n, 4, device)
-        v = torch.tensor([1, 1, 1, 0], dtype=torch.float32, device=device) / math.sqrt(3)  # luma axis
-        vv = torch.outer(v, v).unsqueeze(0)
+        v, vv, _, _ = _luma_constants(device)
         if w["brightness"] > 0:
             b = torch.randn([n], device=device) * self.brightness_std * _chance(n, p * w["brightness"], device)
             T = _eye(n, 4, device)
@@ -157,18 +175,43 @@ class AugmentPipe(nn.Module):
     def _rotation_about_luma(theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Rodrigues' rotation by ``theta`` [N] about the unit axis ``v[:3]``, as [N, 4, 4]."""
         n = theta.shape[0]
-        a = v[:3]
-        K = torch.tensor([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]], device=theta.device)
+        cached = _LUMA_CACHE.get(theta.device)
+        if cached is not None and cached[0] is v:
+            K, aa = cached[2], cached[3]
+        else:  # another axis: build its matrices (reads v on the host)
+            a = v[:3]
+            K = torch.tensor([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]], device=theta.device)
+            aa = torch.outer(a, a)
         c, s = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
-        R3 = c * torch.eye(3, device=theta.device) + s * K + (1 - c) * torch.outer(a, a)
+        R3 = c * torch.eye(3, device=theta.device) + s * K + (1 - c) * aa
         R = _eye(n, 4, theta.device)
         R[:, :3, :3] = R3
         return R
 
     # -- forward -------------------------------------------------------------------------------
 
+    def p_value(self) -> float:
+        """``float(self.p)``, read from the device only when ``p`` changed (its version counter
+        moved) since the last read: the augmentation decides on the host which transforms to
+        draw, and a read on every call would stall the device."""
+        p = self.p
+        key = (p.data_ptr(), p._version, p.device)
+        cache = self.__dict__.get("_p_cache")
+        if cache is None or cache[0] != key:
+            cache = (key, float(p))
+            self.__dict__["_p_cache"] = cache
+        return cache[1]
+
+    def set_p(self, value: float) -> None:
+        """Set ``p`` to the float32 ``value`` from the host (no device read afterwards)."""
+        value = float(np.float32(value))
+        with torch.no_grad():
+            self.p.fill_(value)
+        p = self.p
+        self.__dict__["_p_cache"] = ((p.data_ptr(), p._version, p.device), value)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if float(self.p) <= 0:
+        if self.p_value() <= 0:
             return images
         n, ch, h, w = images.shape
         if h != w:
@@ -235,37 +278,45 @@ class AdaController:
 
     def __init__(self, pipe: AugmentPipe, target: float = 0.6, interval: int = 4, ada_kimg: float = 500) -> None:
         self.pipe, self.target, self.interval, self.ada_kimg = pipe, float(target), int(interval), float(ada_kimg)
-        self.sign_sum = 0.0
+        # sign_sum: a device tensor (float64: the sums of ±1 are exact) while a step accumulates,
+        # read on the host once per ``interval`` steps by ``update``.
+        self.sign_sum: float | torch.Tensor = 0.0
         self.count = 0.0
         self.last_rt: float | None = None
 
     def accumulate(self, real_logits: torch.Tensor) -> None:
-        self.sign_sum += float(torch.sign(real_logits.detach()).sum())
+        self.sign_sum = self.sign_sum + torch.sign(real_logits.detach()).sum().double()
         self.count += real_logits.numel()
 
     def update(self, step: int, batch: int, reduce=None) -> None:
-        """Call after every step (``step`` counts from 1); ``reduce`` all-reduces [sum, count] in DDP."""
+        """Call after every step (``step`` counts from 1); ``reduce`` all-reduces [sum, count] in DDP.
+        The one host read of the controller happens here, every ``interval`` steps."""
         if step % self.interval != 0:
             return
-        stats = torch.tensor([self.sign_sum, self.count], dtype=torch.float64)
+        sign_sum = self.sign_sum
+        if isinstance(sign_sum, torch.Tensor):
+            stats = torch.stack([sign_sum, torch.full_like(sign_sum, self.count)])
+        else:
+            stats = torch.tensor([sign_sum, self.count], dtype=torch.float64)
         if reduce is not None:
             stats = reduce(stats)
         self.sign_sum, self.count = 0.0, 0.0
-        if stats[1] <= 0:
+        total, count = stats.tolist()
+        if count <= 0:
             return
-        rt = float(stats[0] / stats[1])
+        rt = total / count
         self.last_rt = rt
         adjust = math.copysign(1.0, rt - self.target) * (batch * self.interval) / (self.ada_kimg * 1000)
-        with torch.no_grad():
-            self.pipe.p.copy_((self.pipe.p + adjust).clamp(0, 1))
+        # (p + adjust).clamp(0, 1) in float32 as the device would compute it, kept on the host too.
+        p = np.float32(self.pipe.p_value()) + np.float32(adjust)
+        self.pipe.set_p(min(max(float(p), 0.0), 1.0))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"sign_sum": self.sign_sum, "count": self.count, "last_rt": self.last_rt,
-                "p": float(self.pipe.p)}
+        return {"sign_sum": float(self.sign_sum), "count": self.count, "last_rt": self.last_rt,
+                "p": self.pipe.p_value()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sign_sum = float(state["sign_sum"])
         self.count = float(state["count"])
         self.last_rt = state.get("last_rt")
-        with torch.no_grad():
-            self.pipe.p.fill_(float(state["p"]))
+        self.pipe.set_p(float(state["p"]))

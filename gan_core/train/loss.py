@@ -80,7 +80,9 @@ def mix_styles(mapping: Callable[..., torch.Tensor], ws: torch.Tensor, c: torch.
 
 class StyleGANLoss:
     """Computes each phase's loss and back-propagates it (gradients accumulate in the
-    networks). ``accumulate(phase, ...)`` returns the values to log (plain floats)."""
+    networks). ``accumulate(phase, ...)`` returns the values to log as 0-dim device tensors
+    (detached; reading them on the host would wait for the device: ``TickStats`` sums them on
+    the device and reads the sums once per tick)."""
 
     def __init__(self, G: nn.Module, D: nn.Module, augment_pipe: nn.Module | None = None, r1_gamma: float = 10,
                  style_mixing_prob: float = 0.9, pl_weight: float = 0, pl_batch_shrink: int = 2,
@@ -115,7 +117,7 @@ class StyleGANLoss:
     # -- phases --------------------------------------------------------------------------------
 
     def accumulate(self, phase: str, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor,
-                   gen_c: torch.Tensor, gain: float, cur_nimg: int) -> dict[str, float]:
+                   gen_c: torch.Tensor, gain: float, cur_nimg: int) -> dict[str, torch.Tensor]:
         """Back-propagate ``gain`` × the loss of ``phase`` ('Gmain', 'Greg', 'Gboth', 'Dmain',
         'Dreg', 'Dboth'); real_img [N, C, H, W] float in [-1, 1]."""
         if phase not in PHASES:
@@ -125,24 +127,26 @@ class StyleGANLoss:
         do_Gpl = phase in ("Greg", "Gboth") and self.pl_weight > 0
         do_Dr1 = phase in ("Dreg", "Dboth") and self.r1_gamma > 0
         sigma = self.blur_sigma(cur_nimg)
-        out: dict[str, float] = {}
+        out: dict[str, torch.Tensor] = {}
 
         if do_Gmain:
             img, _ = self.run_G(gen_z, gen_c)
             logits = self.run_D(img, gen_c, blur_sigma=sigma)
             loss = F.softplus(-logits)
             loss.mean().mul(gain).backward()
-            out["loss_G"] = float(loss.detach().mean())
+            out["loss_G"] = loss.detach().mean()
 
         if do_Gpl:
             n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
             ws = self.G.mapping(gen_z[:n], gen_c[:n])
             ws = mix_styles(self.G.mapping, ws, gen_c[:n], self.style_mixing_prob)
             lengths = path_lengths(lambda w: self.G.synthesis(w, noise_mode="random"), ws)
-            self.pl_mean = self.pl_mean.to(lengths.device).lerp(lengths.detach().mean(), self.pl_decay)
+            if self.pl_mean.device != lengths.device:
+                self.pl_mean = self.pl_mean.to(lengths.device)
+            self.pl_mean = self.pl_mean.lerp(lengths.detach().mean(), self.pl_decay)
             penalty = (lengths - self.pl_mean).square()
             (penalty * self.pl_weight).mean().mul(gain).backward()
-            out["loss_pl"] = float(penalty.detach().mean())
+            out["loss_pl"] = penalty.detach().mean()
 
         if do_Dmain:
             with torch.no_grad():
@@ -150,7 +154,7 @@ class StyleGANLoss:
             gen_logits = self.run_D(img, gen_c, blur_sigma=sigma, update_emas=True)
             loss_gen = F.softplus(gen_logits)
             loss_gen.mean().mul(gain).backward()
-            out["loss_D_gen"] = float(loss_gen.detach().mean())
+            out["loss_D_gen"] = loss_gen.detach().mean()
 
         if do_Dmain or do_Dr1:
             x = real_img.detach().requires_grad_(do_Dr1)
@@ -159,15 +163,15 @@ class StyleGANLoss:
             if do_Dmain:
                 loss_real = F.softplus(-real_logits)
                 total = total + loss_real.mean()
-                out["loss_D_real"] = float(loss_real.detach().mean())
-                out["loss_D"] = out["loss_D_gen"] + out["loss_D_real"]
+                out["loss_D_real"] = loss_real.detach().mean()
+                out["loss_D"] = out["loss_D_gen"].double() + out["loss_D_real"].double()
                 if self.on_real_logits is not None:
                     self.on_real_logits(real_logits.detach())
             if do_Dr1:
                 (grad,) = torch.autograd.grad(real_logits.sum(), x, create_graph=True, only_inputs=True)
                 penalty = grad.square().sum(dim=[1, 2, 3])
                 total = total + (penalty * (self.r1_gamma / 2)).mean()
-                out["loss_r1"] = float(penalty.detach().mean())
+                out["loss_r1"] = penalty.detach().mean()
             total.mul(gain).backward()
         return out
 

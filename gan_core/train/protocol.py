@@ -67,17 +67,32 @@ class LoopTrainer(Protocol):
 
 class TickStats:
     """Per-tick means of logged values, shared by every trainer: ``_record`` adds values,
-    ``take_stats`` returns the means since the last call (None for a value never computed)."""
+    ``take_stats`` returns the means since the last call (None for a value never computed).
 
-    stats: dict[str, list[float]]
+    Values may be Python numbers or 0-dim tensors. Tensors are summed where they are (in
+    float64, as the Python floats were), so recording a device value does not wait for the
+    device; ``take_stats`` reads all the sums with one transfer per device."""
 
-    def _record(self, values: dict[str, float]) -> None:
+    stats: dict[str, list[Any]]
+
+    def _record(self, values: dict[str, Any]) -> None:
         for k, v in values.items():
             s = self.stats.setdefault(k, [0.0, 0])
-            s[0] += float(v)
+            if isinstance(v, torch.Tensor):
+                s[0] = v.detach().double() + s[0]
+            else:
+                s[0] += float(v)
             s[1] += 1
 
     def take_stats(self) -> dict[str, float | None]:
-        out = {k: (s[0] / s[1] if s[1] else None) for k, s in self.stats.items()}
+        sums = {k: s[0] for k, s in self.stats.items()}
+        by_device: dict[torch.device, list[str]] = {}
+        for k, v in sums.items():
+            if isinstance(v, torch.Tensor):
+                by_device.setdefault(v.device, []).append(k)
+        for keys in by_device.values():
+            for k, v in zip(keys, torch.stack([sums[k] for k in keys]).tolist()):
+                sums[k] = v
+        out = {k: (sums[k] / s[1] if s[1] else None) for k, s in self.stats.items()}
         self.stats = {}
         return out

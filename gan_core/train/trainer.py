@@ -154,7 +154,7 @@ class Trainer(TickStats):
         if o.aug != "noaug":
             self.augment_pipe = AugmentPipe().to(dev)
             if o.aug == "fixed":
-                self.augment_pipe.p.fill_(o.p)
+                self.augment_pipe.set_p(o.p)
             else:
                 self.ada = AdaController(self.augment_pipe, target=o.target, interval=o.ada_interval,
                                          ada_kimg=o.ada_kimg)
@@ -186,7 +186,7 @@ class Trainer(TickStats):
             if self.ada is not None and "sign_sum" in aug:
                 self.ada.load_state_dict(aug)
             elif self.augment_pipe is not None and o.aug == "ada" and "p" in aug:
-                self.augment_pipe.p.fill_(float(aug["p"]))
+                self.augment_pipe.set_p(float(aug["p"]))
             if ts.get("pl_mean") is not None:
                 self.loss.pl_mean = torch.as_tensor(ts["pl_mean"]).to(dev).clone()
         self._resume_rng = None
@@ -243,8 +243,11 @@ class Trainer(TickStats):
     def _sample_c(self, n: int) -> torch.Tensor:
         if self.dataset.label_dim == 0:
             return torch.zeros([n, 0], device=self.device)
-        idx = torch.randint(len(self.dataset.labels), [n])
-        return torch.from_numpy(self.dataset.labels[idx.numpy()]).to(self.device)
+        labels = self.__dict__.get("_labels_host")
+        if labels is None:
+            labels = self._labels_host = torch.from_numpy(np.array(self.dataset.labels))
+        idx = torch.randint(len(labels), [n])  # host RNG, as before: the same labels are drawn
+        return labels[idx].to(self.device)  # the one host→device copy of a conditional phase
 
     def step(self) -> None:
         """One training step over ``batch`` images (all processes together)."""
@@ -277,8 +280,9 @@ class Trainer(TickStats):
         self.cur_nimg += o.batch
         self.step_idx += 1
         if self.ada is not None:
+            # (stats stay on the device; the controller reads them once per ADA interval)
             self.ada.update(self.step_idx, o.batch,
-                            reduce=lambda t: ddp.all_reduce_sum(t.to(dev), self.dist).cpu())
+                            reduce=(lambda t: ddp.all_reduce_sum(t.to(dev), self.dist)) if self.dist.enabled else None)
         self._record({"augment_p": self.augment_p})
 
     # -- what the loop asks (the trainer protocol, gan_core.train.protocol) ------------------------
@@ -300,7 +304,8 @@ class Trainer(TickStats):
 
     @property
     def augment_p(self) -> float:
-        return float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0
+        # p's host copy (AugmentPipe.p_value reads the device only after p changed)
+        return self.augment_pipe.p_value() if self.augment_pipe is not None else 0.0
 
     # -- outputs (rank 0) ----------------------------------------------------------------------
 
