@@ -118,6 +118,7 @@ _BUILDER = textwrap.dedent("""
         with open(log, "a") as f:
             f.write(f"start {time.time()}\\n")
         time.sleep(1.5)
+        Path(build_directory, name + ".so").write_bytes(b"")  # what a real build leaves behind
         with open(log, "a") as f:
             f.write(f"end {time.time()}\\n")
         return types.SimpleNamespace(origin="built")
