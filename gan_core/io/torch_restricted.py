@@ -81,6 +81,7 @@ class _TorchFileUnpickler(RestrictedUnpickler):
         super().__init__(file, size)
         self._archive, self._prefix = archive, prefix
         self._placeholder_modules = tuple(placeholder_modules)
+        self._storages: dict[str, Any] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         cls = _PLACEHOLDERS.get((module, name))
@@ -106,9 +107,15 @@ class _TorchFileUnpickler(RestrictedUnpickler):
         if len(pid) != 5:
             raise CheckpointError("it has a damaged tensor record")
         _, stype, key, _location, numel = pid
-        dtype = getattr(stype, "dtype", None) if isinstance(stype, type) else None
-        if not isinstance(dtype, torch.dtype) or not isinstance(key, str) or type(numel) is not int:
+        key = key.decode("ascii", "replace") if isinstance(key, bytes) else key
+        if stype is torch.UntypedStorage:
+            dtype = torch.uint8
+        else:
+            dtype = getattr(stype, "dtype", None) if isinstance(stype, type) and stype.__module__ == "torch" else None
+        if not isinstance(dtype, torch.dtype) or not isinstance(key, str) or type(numel) is not int or numel < 0:
             raise CheckpointError("it has a damaged tensor record")
+        if key in self._storages:  # tensors that share a storage (views) share it here too
+            return self._storages[key]
         try:
             data = self._archive.read(f"{self._prefix}data/{key}")
         except KeyError:
@@ -117,7 +124,9 @@ class _TorchFileUnpickler(RestrictedUnpickler):
         if len(data) != numel * itemsize:
             raise CheckpointError(f"its tensor data record {key!r} has the wrong size; the file is damaged")
         t = torch.frombuffer(bytearray(data), dtype=dtype) if data else torch.empty(0, dtype=dtype)
-        return torch.storage.TypedStorage(wrap_storage=t.untyped_storage(), dtype=dtype, _internal=True)
+        storage = torch.storage.TypedStorage(wrap_storage=t.untyped_storage(), dtype=dtype, _internal=True)
+        self._storages[key] = storage
+        return storage
 
     def load_newobj(self) -> None:
         args = self.stack.pop()
@@ -177,10 +186,13 @@ def restricted_torch_load(path: str | os.PathLike, placeholder_modules: tuple[st
             head = f.read(4)
         if head.startswith(b"PK"):
             with zipfile.ZipFile(path) as zf:
-                pkl = [n for n in zf.namelist() if n.endswith("data.pkl")]
+                pkl = [n for n in zf.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
                 if len(pkl) != 1:
                     raise CheckpointError("it is a zip archive but not a torch.save file (no single data.pkl)")
                 prefix = pkl[0][: -len("data.pkl")]
+                order = f"{prefix}byteorder"
+                if order in zf.namelist() and zf.read(order).strip() not in (b"little", b""):
+                    raise CheckpointError("it stores big-endian tensors, which ganscope does not read")
                 return _unpickle(zf.read(pkl[0]), zf, prefix, tuple(placeholder_modules))
         with open(path, "rb") as f:
             data = f.read()
