@@ -344,13 +344,19 @@ def _pass_2d(x: torch.Tensor, p: Pass2D) -> torch.Tensor:
 
 
 def _pad_dim(x: torch.Tensor, p0: int, p1: int, dim: int) -> torch.Tensor:
-    """Zero-pad (positive) or crop (negative) along dim 2 or 3."""
-    if p0 < 0 or p1 < 0:
-        n = x.shape[dim]
-        x = x.narrow(dim, max(-p0, 0), n - max(-p0, 0) - max(-p1, 0))
-    if p0 > 0 or p1 > 0:
-        pads = [max(p0, 0), max(p1, 0)] if dim == 3 else [0, 0, max(p0, 0), max(p1, 0)]
-        x = F.pad(x, pads)
+    """Zero-pad (positive) or crop (negative) along dim 2 or 3: the window [-p0, n + p1) of x,
+    zeros outside it. A crop on one side may reach past the other end (the window then holds
+    only zeros there), which happens for tiny inputs with large upsampling."""
+    n = x.shape[dim]
+    start, stop = -p0, n + p1
+    a, b = max(start, 0), min(stop, n)
+    if b <= a:  # the window misses every sample (padding an empty slice keeps x in the graph)
+        return F.pad(x.narrow(dim, 0, 0), [max(stop - start, 0), 0] if dim == 3 else [0, 0, max(stop - start, 0), 0])
+    if a > 0 or b < n:
+        x = x.narrow(dim, a, b - a)
+    if a > start or stop > b:
+        lo, hi = a - start, stop - b
+        x = F.pad(x, [lo, hi] if dim == 3 else [0, 0, lo, hi])
     return x
 
 

@@ -10,6 +10,7 @@ import torch
 
 from cuda_ops import _cuda_upfirdn2d as cu
 from cuda_ops.upfirdn2d import upfirdn2d, upfirdn2d_ref
+from tests.cuda_ops.test_cuda_upfirdn2d_cpu import random_case
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -21,34 +22,7 @@ F16_TOL = 4e-3
 
 
 def _case(rng):
-    upx, upy = rng.choice([(1, 1), (2, 2), (4, 4), (2, 1), (1, 2), (3, 2)])
-    downx, downy = rng.choice([(1, 1), (2, 2), (1, 2), (3, 1)])
-    kind = rng.choice(["1d", "2d", "sep2d", "none", "4x4"])
-    kw, kh = rng.randint(1, 12), rng.randint(1, 12)
-    g = torch.Generator().manual_seed(rng.randint(0, 1 << 30))
-    if kind == "1d":
-        f = torch.randn([kw], generator=g, dtype=torch.float64)
-        kh = kw
-    elif kind == "2d":
-        f = torch.randn([kh, kw], generator=g, dtype=torch.float64)
-    elif kind == "4x4":
-        f = torch.randn([4, 4], generator=g, dtype=torch.float64)
-        kw = kh = 4
-    elif kind == "sep2d":
-        f = torch.outer(torch.rand([kh], generator=g, dtype=torch.float64) + 0.5,
-                        torch.rand([kw], generator=g, dtype=torch.float64) + 0.5)
-    else:
-        f, kw, kh = None, 1, 1
-    w, h = rng.randint(1, 70), rng.randint(1, 45)
-    pads = []
-    for n, k, u in ((w, kw, upx), (h, kh, upy)):
-        p0 = rng.randint(-(n * u) // 3, k + 2)
-        p1 = rng.randint(-(n * u) // 3, k + 2)
-        while n * u + p0 + p1 < k:
-            p1 += 1
-        pads += [p0, p1]
-    return dict(f=f, up=(upx, upy), down=(downx, downy), padding=pads, flip_filter=rng.random() < 0.5,
-                gain=rng.choice([1.0, 0.5, 3.0])), (w, h)
+    return random_case(rng, max_w=70, max_h=45)
 
 
 def _layout(x, i):

@@ -128,10 +128,11 @@ def emulated(monkeypatch):
     monkeypatch.setattr(cu, "_launch", emulate_kernel)
 
 
-def _random_case(rng):
-    upx, upy = rng.choice([(1, 1), (2, 2), (4, 4), (2, 1), (1, 3), (3, 2)])
+def random_case(rng, max_w=23, max_h=19):
+    """A random upfirdn2d configuration (kwargs, (w, h)); shared with the GPU tests."""
+    upx, upy = rng.choice([(1, 1), (2, 2), (4, 4), (2, 1), (1, 2), (1, 3), (3, 2)])
     downx, downy = rng.choice([(1, 1), (2, 2), (1, 2), (3, 1)])
-    kind = rng.choice(["1d", "2d", "sep2d", "none"])
+    kind = rng.choice(["1d", "2d", "sep2d", "none", "4x4"])
     kw = rng.randint(1, 12)
     kh = rng.randint(1, 12)
     g = torch.Generator().manual_seed(rng.randint(0, 1 << 30))
@@ -140,12 +141,15 @@ def _random_case(rng):
         kh = kw
     elif kind == "2d":
         f = torch.randn([kh, kw], generator=g, dtype=torch.float64)
+    elif kind == "4x4":
+        f = torch.randn([4, 4], generator=g, dtype=torch.float64)
+        kw = kh = 4
     elif kind == "sep2d":
         f = torch.outer(torch.rand([kh], generator=g, dtype=torch.float64) + 0.5,
                         torch.rand([kw], generator=g, dtype=torch.float64) + 0.5)
     else:
         f, kw, kh = None, 1, 1
-    w, h = rng.randint(1, 23), rng.randint(1, 19)
+    w, h = rng.randint(1, max_w), rng.randint(1, max_h)
     pads = []
     for n, k, u in ((w, kw, upx), (h, kh, upy)):
         p0 = rng.randint(-(n * u) // 3, k + 2)
@@ -160,7 +164,7 @@ def _random_case(rng):
 def test_emulated_kernel_matches_reference_on_random_configs(emulated):
     rng = random.Random(0)
     for _ in range(150):
-        kw, (w, h) = _random_case(rng)
+        kw, (w, h) = random_case(rng)
         x = torch.randn([2, 3, h, w], dtype=torch.float64)
         y = cu.upfirdn2d_cuda(x, **kw)
         yr = upfirdn2d_ref(x, **kw)
@@ -171,7 +175,7 @@ def test_emulated_kernel_matches_reference_on_random_configs(emulated):
 def test_emulated_kernel_matches_direct_oracle_float32(emulated):
     rng = random.Random(1)
     for _ in range(40):
-        kw, (w, h) = _random_case(rng)
+        kw, (w, h) = random_case(rng)
         x = torch.randn([1, 2, h, w])
         if kw["f"] is not None:
             kw["f"] = kw["f"].float()
@@ -212,7 +216,7 @@ def test_adjoint_padding_formulas_against_autograd_of_reference():
     """gx = upfirdn2d(gy, flip(f), up=down, down=up, pad=adjoint_params(...)) for random configs."""
     rng = random.Random(5)
     for _ in range(150):
-        kw, (w, h) = _random_case(rng)
+        kw, (w, h) = random_case(rng)
         x = torch.randn([1, 2, h, w], dtype=torch.float64, requires_grad=True)
         y = upfirdn2d_ref(x, **kw)
         gy = torch.randn_like(y)
@@ -230,7 +234,7 @@ def test_adjoint_padding_formulas_against_autograd_of_reference():
 def test_backward_and_double_backward_emulated(emulated):
     rng = random.Random(6)
     for _ in range(12):
-        kw, (w, h) = _random_case(rng)
+        kw, (w, h) = random_case(rng)
         w, h = min(w, 6), min(h, 5)
         for i, (n, k, u) in enumerate(((w, (kw["f"].shape[-1] if kw["f"] is not None else 1), kw["up"][0]),
                                        (h, (kw["f"].shape[0] if kw["f"] is not None else 1), kw["up"][1]))):

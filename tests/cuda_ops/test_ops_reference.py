@@ -146,3 +146,13 @@ def test_impl_selection_and_errors(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         torch.testing.assert_close(upfirdn2d(x, None, impl="cuda"), x)
+
+
+def test_upfirdn2d_crop_reaching_past_a_tiny_input():
+    """With a 1-sample input upsampled ×4, a crop of the leading zeros can reach past the last
+    real sample; the result is then the (zero) window the definition describes."""
+    from cuda_ops import upfirdn2d_direct, upfirdn2d_ref
+    x = torch.randn([1, 2, 1, 11], dtype=torch.float64)
+    for kw in (dict(f=None, up=4, down=(3, 1), padding=[-13, 0, -2, -1]),
+               dict(f=torch.randn([9], dtype=torch.float64), up=4, down=2, padding=[-3, -8, -2, 7])):
+        torch.testing.assert_close(upfirdn2d_ref(x, **kw), upfirdn2d_direct(x, **kw))
