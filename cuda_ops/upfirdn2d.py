@@ -398,23 +398,28 @@ def run_chunked(x: torch.Tensor, passes: Sequence[Pass], fn: Callable[[torch.Ten
         cg = c if c <= g else min(c, max(g, (CHUNK_ELEMENTS // per_chan) // g * g))
         ng = max(1, min(n, CHUNK_ELEMENTS // (per_chan * cg)))
 
-    def chunk(n0: int, c0: int) -> torch.Tensor:
-        xc = x[n0:n0 + ng, c0:c0 + cg]
-        if bias is not None:
-            xc = xc.contiguous(memory_format=_CL) + bias[:, c0:c0 + cg]
+    def chunk(xc: torch.Tensor, bc: torch.Tensor | None) -> torch.Tensor:
+        if bc is not None:
+            xc = xc.contiguous(memory_format=_CL) + bc
         return fn(xc.contiguous(memory_format=_CL))
 
     if ng >= n and cg >= c:
-        return chunk(0, 0).contiguous(memory_format=fmt)
+        return chunk(x, bias).contiguous(memory_format=fmt)
     grad = torch.is_grad_enabled() and (x.requires_grad or (bias is not None and bias.requires_grad)
                                         or any(p.taps.requires_grad for p in passes))
     if grad:
-        rows = [torch.cat([chunk(n0, c0) for c0 in range(0, c, cg)], dim=1) for n0 in range(0, n, ng)]
+        # split, not slicing: the backward of one split is one concatenation of the chunks'
+        # gradients, where each slice's backward would scatter into a zero tensor of the
+        # whole input (chunks × input-size fills and adds — most of a training step).
+        biases = [None] * len(range(0, c, cg)) if bias is None else bias.split(cg, dim=1)
+        rows = [torch.cat([chunk(xc, bc) for xc, bc in zip(xr.split(cg, dim=1), biases)], dim=1)
+                for xr in x.split(ng, dim=0)]
         return torch.cat(rows, dim=0).contiguous(memory_format=fmt)
     out = torch.empty([n, c, out_h, out_w], dtype=x.dtype, device=x.device, memory_format=fmt)
     for n0 in range(0, n, ng):
         for c0 in range(0, c, cg):
-            out[n0:n0 + ng, c0:c0 + cg].copy_(chunk(n0, c0))
+            out[n0:n0 + ng, c0:c0 + cg].copy_(chunk(x[n0:n0 + ng, c0:c0 + cg],
+                                                    None if bias is None else bias[:, c0:c0 + cg]))
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import pytest
@@ -156,3 +157,46 @@ def test_upfirdn2d_crop_reaching_past_a_tiny_input():
     for kw in (dict(f=None, up=4, down=(3, 1), padding=[-13, 0, -2, -1]),
                dict(f=torch.randn([9], dtype=torch.float64), up=4, down=2, padding=[-3, -8, -2, 7])):
         torch.testing.assert_close(upfirdn2d_ref(x, **kw), upfirdn2d_direct(x, **kw))
+
+
+def _filtered_lrelu_grads(x, b, fu, fd):
+    """Value, first-order grads of x and b, and an R1-style second-order grad of b."""
+    y = filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=[5, 4, 5, 4], clamp=3.0, impl="ref")
+    w = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)
+    gx, gb = torch.autograd.grad((y * w).sum(), [x, b], create_graph=True)
+    (ggb,) = torch.autograd.grad(gx.square().sum(), [b])
+    return y, gx, gb, ggb
+
+
+def test_chunked_reference_gives_the_same_values_and_gradients(monkeypatch):
+    """On the CPU the reference ops run in chunks of samples × channels; forcing many chunks
+    must change nothing — values, gradients or second derivatives (R1 differentiates them)."""
+    engine = sys.modules["cuda_ops.upfirdn2d"]  # the module (the package re-exports the function by that name)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn([2, 36, 8, 8], dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn([36], dtype=torch.float64, generator=g, requires_grad=True)
+    fu = design_lowpass_filter(8, 2, 2, 8).double()
+    fd = design_lowpass_filter(8, 2, 2, 8).double()
+    whole = _filtered_lrelu_grads(x, b, fu, fd)
+    monkeypatch.setattr(engine, "SINGLE_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(engine, "CHUNK_ELEMENTS", 1)  # 16 channels × 1 sample per chunk: 6 chunks
+    chunked = _filtered_lrelu_grads(x, b, fu, fd)
+    for a, c in zip(whole, chunked):
+        torch.testing.assert_close(c, a, rtol=1e-12, atol=1e-12)
+
+
+def test_chunked_reference_backward_does_not_scale_with_the_chunk_count(monkeypatch):
+    """The backward of a chunked op assembles the chunks' gradients once: no zero tensor of the
+    whole input per chunk (that made fills and adds most of a StyleGAN3 training step)."""
+    engine = sys.modules["cuda_ops.upfirdn2d"]  # the module (the package re-exports the function by that name)
+    from torch.profiler import ProfilerActivity, profile
+    monkeypatch.setattr(engine, "SINGLE_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(engine, "CHUNK_ELEMENTS", 1)
+    x = torch.randn([8, 64, 8, 8], requires_grad=True)
+    y = upfirdn2d(x, setup_filter([1, 3, 3, 1]), up=2, padding=[2, 1, 2, 1], impl="ref")
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        y.sum().backward()
+    whole_size = [list(x.shape)]
+    full_fills = [e for e in prof.events() if e.name in ("aten::fill_", "aten::zero_", "aten::add_")
+                  and e.input_shapes[:1] == whole_size]
+    assert len(full_fills) <= 2, f"{len(full_fills)} whole-input fills/adds for 32 chunks"
