@@ -13,7 +13,7 @@
 #   1. build the three kernels at once (checks the concurrent-build lock too)        ~45 s
 #   2. every GPU test: kernels vs reference (fwd, bwd, double bwd, fp16), generators with
 #      either impl, StyleGAN2 vs the official fixture (needs GANSCOPE_FIXTURES)          ~60–120 s
-#   3. benchmarks/ops.py: each fused op vs the reference                              ~30–60 s
+#   3. benchmarks/ops.py: each fused op vs the reference (and filtered_lrelu unfused)  ~60–90 s
 #   4. generator benchmark, kernels then reference: 256², batch 1 and 32              ~60 s each
 #   5. StyleGAN3-T 1024² batch 1 with the kernels (the 60 fps target)                 ~30 s
 #   6. the training profile, reference vs kernels (img/s, where the time goes)         ~60 s each
@@ -72,6 +72,11 @@ tail -15 $W/pytest_gpu.txt 2>/dev/null
 
 # 3.–5. Speed.
 step ops 90 30 python3 benchmarks/ops.py --batch 8 --res 256 --json $W/ops.json && grep "^|" $W/ops.txt
+# the same with filtered_lrelu's forward as the chain of passes instead of the fused kernel
+export GANSCOPE_FLRELU_FUSED=0
+step ops_chain 60 30 python3 benchmarks/ops.py --batch 8 --res 256 --families sg3t \
+    --json $W/ops_chain.json && grep "^|" $W/ops_chain.txt
+unset GANSCOPE_FLRELU_FUSED
 for impl in auto ref; do
     export GANSCOPE_OPS_IMPL=$impl
     step generator_$impl 90 40 python3 benchmarks/generator.py --devices cuda \

@@ -24,10 +24,18 @@ then one along y (K/up + K/up taps per sample instead of (K/up)²). Per axis, wi
 of ``forward`` is ``adjoint`` (db = dx summed over N, H, W); the backward of ``adjoint`` is
 ``fixed`` and vice versa (the op is piecewise linear, so nothing flows through the signs).
 Filters are constants (no gradient). Tests replace ``_resample`` with a CPU emulation.
+
+The forward (the part rendering runs) of the common case — a 1-D up filter, any down filter —
+runs instead as one launch of the fused kernel (``csrc/filtered_lrelu_fused.cu``): one block per
+output tile keeps the input tile, both upsampling passes, the activation and the downsampling
+in shared memory, writing only the output and the signs. Same taps in the same order, so it
+equals the chain it replaces; ``GANSCOPE_FLRELU_FUSED=0`` turns it off (for A/B runs). Tests
+replace ``_fused_forward`` with an emulation of the kernel's tile and halo math.
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +44,8 @@ from cuda_ops.upfirdn2d import output_memory_format, parse_padding, parse_scalin
 
 _CODES = {torch.float32: 0, torch.float16: 1, torch.float64: 2}
 PLAIN, ACTIVATE, FIXED = 0, 1, 2
+FUSED = os.environ.get("GANSCOPE_FLRELU_FUSED", "1") != "0"
+FUSED_TILE = 16  # output tile edge of the fused kernel (smaller where the output or shared memory asks)
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -90,6 +100,78 @@ class _Pass:
 
 
 @dataclass(frozen=True, eq=False)
+class _FusedPlan:
+    """The forward as one fused launch: separable up filter (wux, wuy) with leading padding
+    pad0 (x, y), activation on the intermediate grid mid_hw, down filter separable (wdx, wdy)
+    or 2-D (wd2). Filters in correlation orientation with their gains, as in the passes."""
+    wux: torch.Tensor
+    wuy: torch.Tensor
+    wdx: torch.Tensor | None
+    wdy: torch.Tensor | None
+    wd2: torch.Tensor | None
+    up: int
+    down: tuple[int, int]
+    pad0: tuple[int, int]
+    mid_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+    gain: float
+    slope: float
+    clamp: float
+
+
+def _fused_plan(ups: list[_Pass], downs: list[_Pass], gain: float, slope: float, clamp: float) -> _FusedPlan | None:
+    """The fused form of ups + downs when the up step is separable (two 1-D passes)."""
+    if len(ups) != 2 or ups[0].w.shape[0] != 1 or ups[1].w.shape[1] != 1 or ups[0].up[0] != ups[1].up[1]:
+        return None
+    if len(downs) == 2:
+        wdx, wdy, wd2 = downs[0].w.reshape(-1).contiguous(), downs[1].w.reshape(-1).contiguous(), None
+    else:
+        wdx = wdy = None
+        wd2 = downs[0].w.contiguous()
+    return _FusedPlan(ups[0].w.reshape(-1).contiguous(), ups[1].w.reshape(-1).contiguous(), wdx, wdy, wd2,
+                      up=ups[0].up[0], down=(downs[-1].down[0] if len(downs) == 1 else downs[0].down[0],
+                                             downs[-1].down[1]),
+                      pad0=(ups[0].pad0[0], ups[1].pad0[1]), mid_hw=ups[-1].out_hw, out_hw=downs[-1].out_hw,
+                      gain=gain, slope=slope, clamp=clamp)
+
+
+def pick_tile(out_hw: tuple[int, int], fits, edge: int = FUSED_TILE) -> tuple[int, int] | None:
+    """The output tile (h, w): at most ``edge`` per axis, split evenly over the output (36 ->
+    3 tiles of 12, not 16 + 16 + 4), halved until ``fits(th, tw)``; None when even 1×1 does not."""
+    def even(n, e):
+        tiles = -(-n // e)
+        return max(1, -(-n // tiles))
+    while edge >= 1:
+        th, tw = even(out_hw[0], edge), even(out_hw[1], edge)
+        if fits(th, tw):
+            return th, tw
+        edge //= 2
+    return None
+
+
+def _fused_forward(x: torch.Tensor, fp: _FusedPlan, bias: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(y, signs) from one fused launch, or None when no tile fits the device's shared memory."""
+    from cuda_ops import _build
+    mod = _build.load("filtered_lrelu")
+    sep = fp.wd2 is None
+    kdy, kdx = (fp.wdy.numel(), fp.wdx.numel()) if sep else tuple(fp.wd2.shape)
+
+    def fits(th, tw):
+        need, limit = mod.fused_smem(_CODES[x.dtype], fp.wux.numel(), fp.wuy.numel(), kdx, kdy, sep, fp.up,
+                                     fp.down[0], fp.down[1], th, tw)
+        return 0 < need <= limit
+
+    tile = pick_tile(fp.out_hw, fits)
+    if tile is None:
+        return None
+    y, s = mod.fused_forward(x, fp.wux, fp.wuy, fp.wdx, fp.wdy, fp.wd2, bias, fp.mid_hw[0], fp.mid_hw[1],
+                             fp.out_hw[0], fp.out_hw[1], fp.up, fp.down[0], fp.down[1], fp.pad0[0], fp.pad0[1],
+                             tile[0], tile[1], fp.gain, fp.slope, fp.clamp)
+    return y, s
+
+
+@dataclass(frozen=True, eq=False)
 class _Plan:
     passes: tuple[_Pass, ...]  # upsampling pass(es), then downsampling pass(es)
     act: int                   # index of the pass whose output is the intermediate grid
@@ -99,6 +181,7 @@ class _Plan:
     gain: float
     slope: float
     clamp: float              # -1: none
+    fused: _FusedPlan | None = None
 
     def _run(self, x, passes, epi, mode, signs, bias):
         acc = _acc_dtype(x.dtype)
@@ -118,6 +201,10 @@ class _Plan:
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """signs None: activate and record the signs; else multiply by the recorded derivative."""
         if signs is None:
+            if self.fused is not None and FUSED:
+                r = _fused_forward(x.contiguous(), self.fused, b)
+                if r is not None:
+                    return r
             return self._run(x, self.passes, self.act, ACTIVATE, None, b)
         return self._run(x, self.passes, self.act, FIXED, signs, None)[0], signs
 
@@ -175,9 +262,10 @@ def make_plan(x: torch.Tensor, fu, fd, up, down, padding, gain, slope, clamp, fl
     ups = _filter_passes(fu, upx * upy, flip_filter, acc, x.device, in_hw, (upx, upy), (1, 1), pad)
     mid_hw = ups[-1].out_hw
     downs = _filter_passes(fd, 1.0, flip_filter, acc, x.device, mid_hw, (1, 1), (downx, downy), (0, 0, 0, 0))
+    clampv = -1.0 if clamp is None else float(clamp)
     return _Plan(passes=tuple(ups + downs), act=len(ups) - 1, in_hw=in_hw, mid_hw=mid_hw,
-                 out_hw=downs[-1].out_hw, gain=float(gain), slope=float(slope),
-                 clamp=-1.0 if clamp is None else float(clamp))
+                 out_hw=downs[-1].out_hw, gain=float(gain), slope=float(slope), clamp=clampv,
+                 fused=_fused_plan(ups, downs, float(gain), float(slope), clampv))
 
 
 class _FilteredLReLU(torch.autograd.Function):

@@ -121,6 +121,132 @@ std::vector<torch::Tensor> resample(torch::Tensor x, torch::Tensor w, c10::optio
     return {y, s};
 }
 
+// The fused forward (see FusedParams in filtered_lrelu.h). x: [N, C, H, W] contiguous; wux [kux],
+// wuy [kuy]: the separable up filter; either wdx [kdx] + wdy [kdy] (separable down filter) or
+// wd2 [kdy, kdx]; all filters in correlation orientation, gains applied, in the accumulation
+// dtype (float64 for float64 x, else float32), as is the bias [C]. Returns [y, signs] with y
+// [N, C, out_h, out_w] in x's dtype and signs uint8 [N, C, mid_h, mid_w].
+std::vector<torch::Tensor> fused_forward(torch::Tensor x, torch::Tensor wux, torch::Tensor wuy,
+                                         c10::optional<torch::Tensor> wdx, c10::optional<torch::Tensor> wdy,
+                                         c10::optional<torch::Tensor> wd2, c10::optional<torch::Tensor> bias,
+                                         int64_t mid_h, int64_t mid_w, int64_t out_h, int64_t out_w, int64_t up,
+                                         int64_t down_x, int64_t down_y, int64_t pad_x0, int64_t pad_y0,
+                                         int64_t tile_h, int64_t tile_w, double gain, double slope, double clamp) {
+    TORCH_CHECK(x.is_cuda() && x.dim() == 4 && x.is_contiguous(),
+                "filtered_lrelu (CUDA, fused): x must be an NCHW-contiguous CUDA tensor [N, C, H, W]");
+    const int code = dtype_code(x.scalar_type(), "input");
+    const auto acc = (x.scalar_type() == torch::kDouble) ? torch::kDouble : torch::kFloat;
+    auto check_filter = [&](const torch::Tensor& f, int64_t dims, const char* name) {
+        TORCH_CHECK(f.is_cuda() && f.device() == x.device() && f.scalar_type() == acc && f.is_contiguous() &&
+                        f.dim() == dims && f.numel() > 0,
+                    "filtered_lrelu (CUDA, fused): ", name, " must be a non-empty contiguous ", dims, "-D ", acc,
+                    " tensor on x's device");
+    };
+    check_filter(wux, 1, "wux");
+    check_filter(wuy, 1, "wuy");
+    const bool sep = wdx.has_value() && wdx->defined();
+    const bool two_d = wd2.has_value() && wd2->defined();
+    TORCH_CHECK(sep != two_d, "filtered_lrelu (CUDA, fused): give either wdx and wdy or wd2");
+    int64_t kdx, kdy;
+    if (sep) {
+        TORCH_CHECK(wdy.has_value() && wdy->defined(), "filtered_lrelu (CUDA, fused): wdx needs wdy");
+        check_filter(*wdx, 1, "wdx");
+        check_filter(*wdy, 1, "wdy");
+        kdx = wdx->size(0);
+        kdy = wdy->size(0);
+    } else {
+        check_filter(*wd2, 2, "wd2");
+        kdy = wd2->size(0);
+        kdx = wd2->size(1);
+    }
+    TORCH_CHECK(up >= 1 && down_x >= 1 && down_y >= 1 && tile_h >= 1 && tile_w >= 1,
+                "filtered_lrelu (CUDA, fused): up, down and the tile size must be >= 1");
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+    TORCH_CHECK(mid_h >= 0 && mid_w >= 0 && out_h >= 0 && out_w >= 0, "filtered_lrelu (CUDA, fused): negative size");
+    const int64_t imax = std::numeric_limits<int>::max() / 4;
+    for (int64_t v : {h * up + std::abs(pad_y0) + wuy.size(0), wd * up + std::abs(pad_x0) + wux.size(0),
+                      mid_h * mid_w, out_h * out_w, h * wd, out_h * down_y + kdy, out_w * down_x + kdx}) {
+        TORCH_CHECK(v < imax, "filtered_lrelu (CUDA, fused): spatial size too large for the kernel's 32-bit indexing");
+    }
+    const void* bias_ptr = nullptr;
+    if (bias.has_value() && bias->defined()) {
+        TORCH_CHECK(bias->is_cuda() && bias->device() == x.device() && bias->dim() == 1 && bias->size(0) == c &&
+                        bias->is_contiguous() && bias->scalar_type() == acc,
+                    "filtered_lrelu (CUDA, fused): bias must be a contiguous [", c, "] ", acc, " tensor on x's device");
+        bias_ptr = bias->data_ptr();
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    auto y = torch::empty({n, c, out_h, out_w}, x.options());
+    // Zeros: intermediate samples no output reads are not visited by any tile.
+    auto s = torch::zeros({n, c, mid_h, mid_w}, x.options().dtype(torch::kUInt8));
+    if (y.numel() == 0) return {y, s};
+
+    ganscope_flrelu::FusedParams p{};
+    p.x = x.data_ptr();
+    p.y = y.data_ptr();
+    p.signs = s.data_ptr<uint8_t>();
+    p.wux = wux.data_ptr();
+    p.wuy = wuy.data_ptr();
+    p.wdx = sep ? wdx->data_ptr() : nullptr;
+    p.wdy = sep ? wdy->data_ptr() : nullptr;
+    p.wd2 = sep ? nullptr : wd2->data_ptr();
+    p.bias = bias_ptr;
+    p.planes = n * c;
+    p.channels = static_cast<int>(c);
+    p.in_h = static_cast<int>(h);
+    p.in_w = static_cast<int>(wd);
+    p.mid_h = static_cast<int>(mid_h);
+    p.mid_w = static_cast<int>(mid_w);
+    p.out_h = static_cast<int>(out_h);
+    p.out_w = static_cast<int>(out_w);
+    p.kux = static_cast<int>(wux.size(0));
+    p.kuy = static_cast<int>(wuy.size(0));
+    p.kdx = static_cast<int>(kdx);
+    p.kdy = static_cast<int>(kdy);
+    p.up = static_cast<int>(up);
+    p.down_x = static_cast<int>(down_x);
+    p.down_y = static_cast<int>(down_y);
+    p.pad_x0 = static_cast<int>(pad_x0);
+    p.pad_y0 = static_cast<int>(pad_y0);
+    p.tile_h = static_cast<int>(tile_h);
+    p.tile_w = static_cast<int>(tile_w);
+    p.gain = gain;
+    p.slope = slope;
+    p.clamp = clamp;
+    p.dtype = code;
+    const size_t smem = ganscope_flrelu::fused_smem_bytes(p);
+    int dev = 0, max_smem = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    TORCH_CHECK(smem > 0 && smem <= static_cast<size_t>(max_smem), "filtered_lrelu (CUDA, fused): tile ", tile_h, "x",
+                tile_w, " needs ", smem, " bytes of shared memory, the device allows ", max_smem, "; use a smaller tile");
+    const cudaError_t err = ganscope_flrelu::launch_fused(p, c10::cuda::getCurrentCUDAStream());
+    TORCH_CHECK(err == cudaSuccess, "filtered_lrelu (CUDA, fused): kernel launch failed: ", cudaGetErrorString(err));
+    return {y, s};
+}
+
+// Shared memory a fused launch needs (bytes), and what the current device allows per block, so
+// the Python side can pick a tile that fits.
+std::vector<int64_t> fused_smem(int64_t dtype, int64_t kux, int64_t kuy, int64_t kdx, int64_t kdy, bool separable,
+                                int64_t up, int64_t down_x, int64_t down_y, int64_t tile_h, int64_t tile_w) {
+    ganscope_flrelu::FusedParams p{};
+    p.dtype = static_cast<int>(dtype);
+    p.kux = static_cast<int>(kux);
+    p.kuy = static_cast<int>(kuy);
+    p.kdx = static_cast<int>(kdx);
+    p.kdy = static_cast<int>(kdy);
+    p.wd2 = separable ? nullptr : reinterpret_cast<const void*>(1);  // only its presence matters here
+    p.up = static_cast<int>(up);
+    p.down_x = static_cast<int>(down_x);
+    p.down_y = static_cast<int>(down_y);
+    p.tile_h = static_cast<int>(tile_h);
+    p.tile_w = static_cast<int>(tile_w);
+    int dev = 0, max_smem = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    return {static_cast<int64_t>(ganscope_flrelu::fused_smem_bytes(p)), static_cast<int64_t>(max_smem)};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -130,4 +256,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           py::arg("up_x"), py::arg("up_y"), py::arg("down_x"), py::arg("down_y"), py::arg("pad_x0"),
           py::arg("pad_y0"), py::arg("mode"), py::arg("gain"), py::arg("slope"), py::arg("clamp"),
           py::arg("out_dtype"));
+    m.def("fused_forward", &fused_forward,
+          "filtered_lrelu forward in one launch: bias, separable upsample, lrelu/clamp with signs, downsample (CUDA)",
+          py::arg("x"), py::arg("wux"), py::arg("wuy"), py::arg("wdx"), py::arg("wdy"), py::arg("wd2"),
+          py::arg("bias"), py::arg("mid_h"), py::arg("mid_w"), py::arg("out_h"), py::arg("out_w"), py::arg("up"),
+          py::arg("down_x"), py::arg("down_y"), py::arg("pad_x0"), py::arg("pad_y0"), py::arg("tile_h"),
+          py::arg("tile_w"), py::arg("gain"), py::arg("slope"), py::arg("clamp"));
+    m.def("fused_smem", &fused_smem, "shared memory of a fused launch and the device's per-block limit, in bytes");
 }

@@ -44,4 +44,36 @@ struct ResampleParams {
 // Launches the kernel on `stream`; returns the launch error (cudaSuccess if none).
 cudaError_t launch_resample(const ResampleParams& p, cudaStream_t stream);
 
+// The whole forward in one launch (filtered_lrelu_fused.cu): one block per output tile of one
+// plane stages the input tile + halo in shared memory, upsamples it with the separable filter
+// (an x pass, then a y pass), applies lrelu * gain + clamp and records the signs of the
+// intermediate tile, then downsamples with a separable or a 2-D filter and writes the output.
+// Same geometry as the chain of resample passes: intermediate z[j] = sum_k wu[k] u[j + k] per
+// axis (u = x + b zero-inserted by up and shifted by pad0), y[o] = sum_k wd[k] z[o*down + k].
+struct FusedParams {
+    const void* x;        // [planes, in_h, in_w] contiguous, dtype `dtype`
+    void* y;              // [planes, out_h, out_w] contiguous, dtype `dtype`
+    uint8_t* signs;       // [planes, mid_h, mid_w], zero-initialised; samples of this tile written
+    const void* wux;      // [kux] up filter along x, correlation orientation, gain included (acc dtype)
+    const void* wuy;      // [kuy] up filter along y
+    const void* wdx;      // [kdx] separable down filter along x, or nullptr when wd2 is given
+    const void* wdy;      // [kdy]
+    const void* wd2;      // [kdy, kdx] 2-D down filter, or nullptr when separable
+    const void* bias;     // [channels] acc dtype, or nullptr
+    int64_t planes;
+    int channels;
+    int in_h, in_w, mid_h, mid_w, out_h, out_w;
+    int kux, kuy, kdx, kdy;
+    int up, down_x, down_y;
+    int pad_x0, pad_y0;
+    int tile_h, tile_w;   // output tile; the launcher derives the shared-memory tiles from it
+    double gain, slope;
+    double clamp;         // < 0: no clamp
+    int dtype;            // kF32 | kF16 | kF64
+};
+
+// Shared memory (bytes) a launch with these params needs; 0 if the tile geometry is invalid.
+size_t fused_smem_bytes(const FusedParams& p);
+cudaError_t launch_fused(const FusedParams& p, cudaStream_t stream);
+
 }  // namespace ganscope_flrelu

@@ -70,9 +70,94 @@ def emulate_resample(x, w, bias, signs, out_hw, up, down, pad0, mode, gain, slop
     return z.to(out_dtype).contiguous(), s
 
 
-@pytest.fixture
-def emulated(monkeypatch):
+def emulate_fused(x, fp, bias, tile):
+    """The fused kernel (``csrc/filtered_lrelu_fused.cu``) tile by tile, with its index math:
+    tile geometry, the halo origin ``i0 = ceil((j0 - pad0) / up)``, zeros (no bias) outside the
+    input, the polyphase taps, the signs written where the tile meets the intermediate grid
+    (zeros elsewhere), the separable or 2-D down pass, the output written inside the output."""
+    acc = fp.wux.dtype
+    n, c, h, w = x.shape
+    th, tw = tile
+    (mh_all, mw_all), (oh, ow) = fp.mid_hw, fp.out_hw
+    sep = fp.wd2 is None
+    kux, kuy = fp.wux.numel(), fp.wuy.numel()
+    kdy, kdx = (fp.wdy.numel(), fp.wdx.numel()) if sep else tuple(fp.wd2.shape)
+    up, (dx, dy), (px0, py0) = fp.up, fp.down, fp.pad0
+    mw, mh = (tw - 1) * dx + kdx, (th - 1) * dy + kdy
+    iw, ih = (mw + kux - 2) // up + 1, (mh + kuy - 2) // up + 1
+    xa = x.to(acc).reshape(n * c, h, w)
+    bv = torch.zeros(n * c, dtype=acc) if bias is None else bias.to(acc).repeat(n)
+    y = torch.empty(n * c, oh, ow, dtype=acc)
+    signs = torch.zeros(n * c, mh_all, mw_all, dtype=torch.uint8)
+    for ty in range(-(-oh // th)):
+        for tx in range(-(-ow // tw)):
+            ox0, oy0 = tx * tw, ty * th
+            j0x, j0y = ox0 * dx, oy0 * dy
+            i0x, i0y = -((-(j0x - px0)) // up), -((-(j0y - py0)) // up)  # ceil division
+            xs = torch.zeros(n * c, ih, iw, dtype=acc)
+            for r in range(ih):
+                for q in range(iw):
+                    iy, ix = i0y + r, i0x + q
+                    if 0 <= iy < h and 0 <= ix < w:
+                        xs[:, r, q] = xa[:, iy, ix] + bv
+            a = torch.zeros(n * c, ih, mw, dtype=acc)
+            for jx in range(mw):
+                bx = j0x + jx - px0
+                for kx in range((-bx) % up, kux, up):
+                    q = (bx + kx) // up - i0x
+                    assert 0 <= q < iw
+                    a[:, :, jx] += fp.wux[kx] * xs[:, :, q]
+            mid = torch.zeros(n * c, mh, mw, dtype=acc)
+            for jy in range(mh):
+                by = j0y + jy - py0
+                for ky in range((-by) % up, kuy, up):
+                    r = (by + ky) // up - i0y
+                    assert 0 <= r < ih
+                    mid[:, jy, :] += fp.wuy[ky] * a[:, r, :]
+            pos = mid > 0
+            v = torch.where(pos, mid * fp.gain, mid * fp.slope * fp.gain)
+            s = torch.where(pos, 0, 1).to(torch.uint8)
+            if fp.clamp >= 0:
+                s[(v > fp.clamp) | (v < -fp.clamp)] = 2
+                v = v.clamp(-fp.clamp, fp.clamp)
+            gy, gx = min(mh, mh_all - j0y), min(mw, mw_all - j0x)
+            if gy > 0 and gx > 0:
+                signs[:, j0y:j0y + gy, j0x:j0x + gx] = s[:, :gy, :gx]
+            out = torch.zeros(n * c, th, tw, dtype=acc)
+            if sep:
+                b = torch.zeros(n * c, mh, tw, dtype=acc)
+                for o in range(tw):
+                    for k in range(kdx):
+                        b[:, :, o] += fp.wdx[k] * v[:, :, o * dx + k]
+                for o in range(th):
+                    for k in range(kdy):
+                        out[:, o, :] += fp.wdy[k] * b[:, o * dy + k, :]
+            else:
+                for oy in range(th):
+                    for ox in range(tw):
+                        win = v[:, oy * dy:oy * dy + kdy, ox * dx:ox * dx + kdx]
+                        out[:, oy, ox] = (win * fp.wd2).sum(dim=[1, 2])
+            hy, hx = min(th, oh - oy0), min(tw, ow - ox0)
+            y[:, oy0:oy0 + hy, ox0:ox0 + hx] = out[:, :hy, :hx]
+    return y.to(x.dtype).reshape(n, c, oh, ow), signs.reshape(n, c, mh_all, mw_all)
+
+
+def emulate_fused_forward(x, fp, bias):
+    """``_fused_forward`` with the emulated kernel and small tiles (several per plane, ragged
+    edges), so the halo math is exercised."""
+    assert x.is_contiguous()
+    tile = cfl.pick_tile(fp.out_hw, lambda th, tw: th * tw <= 12, edge=4)
+    return emulate_fused(x, fp, bias, tile)
+
+
+@pytest.fixture(params=["fused", "chain"])
+def emulated(request, monkeypatch):
+    """The kernels replaced by their emulations; the forward through the fused kernel where the
+    plan allows it, or (``chain``) through the chain of resample passes only."""
     monkeypatch.setattr(cfl, "_resample", emulate_resample)
+    monkeypatch.setattr(cfl, "_fused_forward", emulate_fused_forward)
+    monkeypatch.setattr(cfl, "FUSED", request.param == "fused")
+    return request.param
 
 
 def _random_filter(rng, k, two_d):
@@ -218,3 +303,45 @@ def test_errors():
         cfl.filtered_lrelu_cuda(x, fu=torch.ones(9))
     with pytest.raises(ValueError, match="bias"):
         cfl.filtered_lrelu_cuda(x, b=torch.ones(3))
+
+
+@pytest.mark.parametrize("cfg", range(4))
+def test_fused_kernel_tiles_equal_the_chain(monkeypatch, cfg):
+    """The fused kernel's tiles, whatever their size (1×1, ragged, one tile for everything),
+    give the chain's output and, on every intermediate sample an output reads, its signs."""
+    monkeypatch.setattr(cfl, "_resample", emulate_resample)
+    shape, outs, kw = _stylegan3_configs()[cfg]
+    g = torch.Generator().manual_seed(cfg)
+    x = torch.randn(shape, generator=g, dtype=torch.float64) * 3
+    b = torch.randn(shape[1], generator=g, dtype=torch.float64)
+    plan = cfl.make_plan(x, kw["fu"], kw["fd"], kw["up"], kw["down"], kw["padding"], kw["gain"], kw["slope"],
+                         kw["clamp"], False)
+    assert plan.fused is not None, "the StyleGAN3 layers must take the fused path"
+    y_chain, s_chain = plan._run(x, plan.passes, plan.act, cfl.ACTIVATE, None, b)
+    fp = plan.fused
+    kd = fp.wdy.numel() if fp.wd2 is None else fp.wd2.shape[0]
+    read = ((outs - 1) * fp.down[1] + kd, (outs - 1) * fp.down[0] + kd)  # intermediate samples outputs read
+    for tile in [(1, 1), (2, 3), (5, 4), (outs, outs)]:
+        y, s = emulate_fused(x, fp, b, tile)
+        torch.testing.assert_close(y, y_chain, rtol=1e-12, atol=1e-12, msg=f"tile {tile}")
+        assert torch.equal(s[..., :read[0], :read[1]], s_chain[..., :read[0], :read[1]]), f"tile {tile}"
+
+
+def test_fused_path_is_taken_and_tiles_fit(monkeypatch):
+    """The forward of a separable layer goes through ``_fused_forward`` once (no chain passes);
+    ``pick_tile`` splits outputs evenly and halves the tile until it fits."""
+    calls = []
+    monkeypatch.setattr(cfl, "_resample", lambda *a, **k: calls.append("chain") or emulate_resample(*a, **k))
+    monkeypatch.setattr(cfl, "_fused_forward", lambda *a: calls.append("fused") or emulate_fused_forward(*a))
+    monkeypatch.setattr(cfl, "FUSED", True)
+    shape, outs, kw = _stylegan3_configs()[0]
+    cfl.filtered_lrelu_cuda(torch.randn(shape, dtype=torch.float64), **kw)
+    assert calls == ["fused"]
+    monkeypatch.setattr(cfl, "FUSED", False)
+    calls.clear()
+    cfl.filtered_lrelu_cuda(torch.randn(shape, dtype=torch.float64), **kw)
+    assert calls == ["chain"] * 4
+    assert cfl.pick_tile((36, 36), lambda th, tw: True) == (12, 12)
+    assert cfl.pick_tile((64, 20), lambda th, tw: True) == (16, 10)
+    assert cfl.pick_tile((36, 36), lambda th, tw: th * tw <= 100) == (8, 8)  # 16 -> 8: ceil(36/5) = 8
+    assert cfl.pick_tile((5, 5), lambda th, tw: False) is None

@@ -1,0 +1,217 @@
+// The fused forward of filtered_lrelu: bias + separable upsampling + lrelu/gain/clamp (signs
+// recorded) + downsampling in one launch, with every intermediate in shared memory. Written
+// from scratch for ganscope; geometry in filtered_lrelu.h (FusedParams) and
+// docs/notes/cuda_filtered_lrelu.md. The tap loops are those of resample_kernel (same order of
+// accumulation), so the result equals the chain of resample passes it replaces.
+// tests/cuda_ops/test_cuda_filtered_lrelu_cpu.py emulates this file's tile and halo math.
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include "filtered_lrelu.h"
+
+namespace ganscope_flrelu {
+namespace {
+
+template <typename T> struct AccOf { using type = float; };
+template <> struct AccOf<double> { using type = double; };
+
+template <typename A> __device__ __forceinline__ A load_as(const float* p) { return static_cast<A>(*p); }
+template <typename A> __device__ __forceinline__ A load_as(const double* p) { return static_cast<A>(*p); }
+template <typename A> __device__ __forceinline__ A load_as(const __half* p) { return static_cast<A>(__half2float(*p)); }
+
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(double* p, double v) { *p = v; }
+__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+
+__host__ __device__ __forceinline__ int pmod(int a, int m) {
+    int r = a % m;
+    return r < 0 ? r + m : r;
+}
+
+__host__ __device__ __forceinline__ int floordiv(int a, int m) {  // m > 0
+    return (a - pmod(a, m)) / m;
+}
+
+// Per-axis tile sizes: intermediate tile (what the down filter reads for one output tile) and
+// input tile (what the up filter reads for one intermediate tile).
+struct TileGeom {
+    int mw, mh, iw, ih;
+};
+
+__host__ __device__ __forceinline__ TileGeom tile_geom(const FusedParams& p) {
+    TileGeom g;
+    g.mw = (p.tile_w - 1) * p.down_x + p.kdx;
+    g.mh = (p.tile_h - 1) * p.down_y + p.kdy;
+    // An intermediate window of length m starting anywhere reads u over m + k - 1 samples,
+    // which hold at most (m + k - 2) / up + 1 real (non-inserted) samples.
+    g.iw = (g.mw + p.kux - 2) / p.up + 1;
+    g.ih = (g.mh + p.kuy - 2) / p.up + 1;
+    return g;
+}
+
+template <typename T, bool kSeparableDown>
+__global__ void fused_kernel(FusedParams p) {
+    using Acc = typename AccOf<T>::type;
+    extern __shared__ unsigned char smem_raw[];
+    Acc* smem = reinterpret_cast<Acc*>(smem_raw);
+    const TileGeom g = tile_geom(p);
+    Acc* xs = smem;                // [ih, iw]  input tile + halo, bias added
+    Acc* a = xs + g.ih * g.iw;     // [ih, mw]  after the x up pass
+    Acc* mid = a + g.ih * g.mw;    // [mh, mw]  after the y up pass and the activation
+    Acc* b = mid + g.mh * g.mw;    // [mh, tile_w]  after the x down pass (separable only)
+
+    const T* __restrict__ x = static_cast<const T*>(p.x);
+    T* __restrict__ y = static_cast<T*>(p.y);
+    const Acc* __restrict__ wux = static_cast<const Acc*>(p.wux);
+    const Acc* __restrict__ wuy = static_cast<const Acc*>(p.wuy);
+    const Acc* __restrict__ wdx = static_cast<const Acc*>(p.wdx);
+    const Acc* __restrict__ wdy = static_cast<const Acc*>(p.wdy);
+    const Acc* __restrict__ wd2 = static_cast<const Acc*>(p.wd2);
+    const Acc* __restrict__ bias = static_cast<const Acc*>(p.bias);
+    const Acc gain = static_cast<Acc>(p.gain);
+    const Acc slope = static_cast<Acc>(p.slope);
+    const Acc clampv = static_cast<Acc>(p.clamp);
+    const bool do_clamp = p.clamp >= 0;
+
+    const int tiles_x = (p.out_w + p.tile_w - 1) / p.tile_w;
+    const int tx = blockIdx.x % tiles_x;
+    const int ty = blockIdx.x / tiles_x;
+    const int ox0 = tx * p.tile_w, oy0 = ty * p.tile_h;
+    const int j0x = ox0 * p.down_x, j0y = oy0 * p.down_y;          // first intermediate sample
+    const int i0x = floordiv(j0x - p.pad_x0 + p.up - 1, p.up);     // first input sample read
+    const int i0y = floordiv(j0y - p.pad_y0 + p.up - 1, p.up);
+    const int64_t plane_in = static_cast<int64_t>(p.in_h) * p.in_w;
+    const int64_t plane_mid = static_cast<int64_t>(p.mid_h) * p.mid_w;
+    const int64_t plane_out = static_cast<int64_t>(p.out_h) * p.out_w;
+    const int nt = blockDim.x;
+
+    for (int64_t plane = blockIdx.y; plane < p.planes; plane += gridDim.y) {
+        const T* __restrict__ xp = x + plane * plane_in;
+        const Acc bv = bias ? bias[plane % p.channels] : Acc(0);
+        // 1. Input tile; zeros outside the input (the bias is on real samples only).
+        for (int i = threadIdx.x; i < g.ih * g.iw; i += nt) {
+            const int iy = i0y + i / g.iw, ix = i0x + i % g.iw;
+            Acc v = Acc(0);
+            if (iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w)
+                v = load_as<Acc>(xp + static_cast<int64_t>(iy) * p.in_w + ix) + bv;
+            xs[i] = v;
+        }
+        __syncthreads();
+        // 2. Up pass along x: every input row of the tile, the intermediate columns.
+        for (int i = threadIdx.x; i < g.ih * g.mw; i += nt) {
+            const int r = i / g.mw, jx = i % g.mw;
+            const int bx = j0x + jx - p.pad_x0;
+            const Acc* __restrict__ row = xs + r * g.iw;
+            Acc acc = Acc(0);
+            for (int kx = pmod(-bx, p.up); kx < p.kux; kx += p.up)
+                acc += wux[kx] * row[(bx + kx) / p.up - i0x];
+            a[i] = acc;
+        }
+        __syncthreads();
+        // 3. Up pass along y, then the activation; the signs of the tile's intermediate samples.
+        for (int i = threadIdx.x; i < g.mh * g.mw; i += nt) {
+            const int jy = i / g.mw, jx = i % g.mw;
+            const int by = j0y + jy - p.pad_y0;
+            Acc acc = Acc(0);
+            for (int ky = pmod(-by, p.up); ky < p.kuy; ky += p.up)
+                acc += wuy[ky] * a[((by + ky) / p.up - i0y) * g.mw + jx];
+            uint8_t s;
+            if (acc > Acc(0)) { acc = acc * gain; s = kPositive; }
+            else { acc = acc * slope * gain; s = kNegative; }
+            if (do_clamp) {
+                if (acc > clampv) { acc = clampv; s = kClamped; }
+                else if (acc < -clampv) { acc = -clampv; s = kClamped; }
+            }
+            mid[i] = acc;
+            const int gy = j0y + jy, gx = j0x + jx;
+            // Neighbouring tiles overlap by kd - down samples and write the same codes there.
+            if (gy < p.mid_h && gx < p.mid_w) p.signs[plane * plane_mid + static_cast<int64_t>(gy) * p.mid_w + gx] = s;
+        }
+        __syncthreads();
+        // 4. Downsampling, written where the output tile lies inside the output.
+        T* __restrict__ yp = y + plane * plane_out;
+        if (kSeparableDown) {
+            for (int i = threadIdx.x; i < g.mh * p.tile_w; i += nt) {
+                const int jy = i / p.tile_w, ox = i % p.tile_w;
+                const Acc* __restrict__ row = mid + jy * g.mw + ox * p.down_x;
+                Acc acc = Acc(0);
+                for (int k = 0; k < p.kdx; ++k) acc += wdx[k] * row[k];
+                b[i] = acc;
+            }
+            __syncthreads();
+            for (int i = threadIdx.x; i < p.tile_h * p.tile_w; i += nt) {
+                const int oy = i / p.tile_w, ox = i % p.tile_w;
+                if (oy0 + oy >= p.out_h || ox0 + ox >= p.out_w) continue;
+                Acc acc = Acc(0);
+                for (int k = 0; k < p.kdy; ++k) acc += wdy[k] * b[(oy * p.down_y + k) * p.tile_w + ox];
+                store(yp + static_cast<int64_t>(oy0 + oy) * p.out_w + ox0 + ox, acc);
+            }
+        } else {
+            for (int i = threadIdx.x; i < p.tile_h * p.tile_w; i += nt) {
+                const int oy = i / p.tile_w, ox = i % p.tile_w;
+                if (oy0 + oy >= p.out_h || ox0 + ox >= p.out_w) continue;
+                Acc acc = Acc(0);
+                for (int ky = 0; ky < p.kdy; ++ky) {
+                    const Acc* __restrict__ row = mid + (oy * p.down_y + ky) * g.mw + ox * p.down_x;
+                    const Acc* __restrict__ wrow = wd2 + ky * p.kdx;
+                    for (int kx = 0; kx < p.kdx; ++kx) acc += wrow[kx] * row[kx];
+                }
+                store(yp + static_cast<int64_t>(oy0 + oy) * p.out_w + ox0 + ox, acc);
+            }
+        }
+        __syncthreads();  // the next plane reuses the shared tiles
+    }
+}
+
+template <typename T>
+size_t smem_of(const FusedParams& p) {
+    using Acc = typename AccOf<T>::type;
+    const TileGeom g = tile_geom(p);
+    size_t n = static_cast<size_t>(g.ih) * g.iw + static_cast<size_t>(g.ih) * g.mw + static_cast<size_t>(g.mh) * g.mw;
+    if (p.wd2 == nullptr) n += static_cast<size_t>(g.mh) * p.tile_w;
+    return n * sizeof(Acc);
+}
+
+template <typename T>
+cudaError_t launch_typed(const FusedParams& p, cudaStream_t stream) {
+    const int tiles = ((p.out_w + p.tile_w - 1) / p.tile_w) * ((p.out_h + p.tile_h - 1) / p.tile_h);
+    if (tiles == 0 || p.planes == 0) return cudaSuccess;
+    const size_t smem = smem_of<T>(p);
+    const int64_t planes_per_launch = p.planes < 65535 ? p.planes : 65535;  // grid.y limit; the kernel strides
+    const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(planes_per_launch));
+    const int threads = 256;
+    cudaError_t err;
+    if (p.wd2 == nullptr) {
+        err = cudaFuncSetAttribute(fused_kernel<T, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+        if (err != cudaSuccess) return err;
+        fused_kernel<T, true><<<grid, threads, smem, stream>>>(p);
+    } else {
+        err = cudaFuncSetAttribute(fused_kernel<T, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+        if (err != cudaSuccess) return err;
+        fused_kernel<T, false><<<grid, threads, smem, stream>>>(p);
+    }
+    return cudaGetLastError();
+}
+
+}  // namespace
+
+size_t fused_smem_bytes(const FusedParams& p) {
+    if (p.tile_w < 1 || p.tile_h < 1 || p.up < 1 || p.down_x < 1 || p.down_y < 1) return 0;
+    switch (p.dtype) {
+        case kF32: return smem_of<float>(p);
+        case kF16: return smem_of<__half>(p);
+        case kF64: return smem_of<double>(p);
+        default: return 0;
+    }
+}
+
+cudaError_t launch_fused(const FusedParams& p, cudaStream_t stream) {
+    switch (p.dtype) {
+        case kF32: return launch_typed<float>(p, stream);
+        case kF16: return launch_typed<__half>(p, stream);
+        case kF64: return launch_typed<double>(p, stream);
+        default: return cudaErrorInvalidValue;
+    }
+}
+
+}  // namespace ganscope_flrelu
