@@ -25,12 +25,14 @@ of ``forward`` is ``adjoint`` (db = dx summed over N, H, W); the backward of ``a
 ``fixed`` and vice versa (the op is piecewise linear, so nothing flows through the signs).
 Filters are constants (no gradient). Tests replace ``_resample`` with a CPU emulation.
 
-The forward (the part rendering runs) of the common case — a 1-D up filter, any down filter —
+Every direction of the common case — a 1-D up filter, any down filter —
 runs instead as one launch of the fused kernel (``csrc/filtered_lrelu_fused.cu``): one block per
-output tile keeps the input tile, both upsampling passes, the activation and the downsampling
-in shared memory, writing only the output and the signs. Same taps in the same order, so it
+output tile keeps the input tile, the upsampling, the activation and the downsampling in shared
+memory, writing only the output and the signs. The fixed-derivative forward and the adjoint
+(whose steps are the transposed down filter, then the transposed up filter) run on the same
+kernel. Same taps in the same order as the passes (separable steps up to their order), so it
 equals the chain it replaces; ``GANSCOPE_FLRELU_FUSED=0`` turns it off (for A/B runs). Tests
-replace ``_fused_forward`` with an emulation of the kernel's tile and halo math.
+replace ``_fused_run`` with an emulation of the kernel's tile and halo math.
 """
 from __future__ import annotations
 
@@ -101,37 +103,63 @@ class _Pass:
 
 @dataclass(frozen=True, eq=False)
 class _FusedPlan:
-    """The forward as one fused launch: separable up filter (wux, wuy) with leading padding
-    pad0 (x, y), activation on the intermediate grid mid_hw, down filter separable (wdx, wdy)
-    or 2-D (wd2). Filters in correlation orientation with their gains, as in the passes."""
-    wux: torch.Tensor
-    wuy: torch.Tensor
+    """Resampling step A (onto the intermediate grid ``mid_hw``), the epilogue there, and
+    resampling step B (onto ``out_hw``) as one fused launch. Each step's filter is separable
+    (``*x``, ``*y``: 1-D taps) or 2-D (``*2``); correlation orientation, gains applied, as in
+    the passes. Step A upsamples by ``up`` after a leading padding ``pad0``; step B reads the
+    intermediate shifted by ``pad_d0`` (zero off the grid) and downsamples by ``down``."""
+    wux: torch.Tensor | None
+    wuy: torch.Tensor | None
+    wu2: torch.Tensor | None
     wdx: torch.Tensor | None
     wdy: torch.Tensor | None
     wd2: torch.Tensor | None
-    up: int
+    up: tuple[int, int]
     down: tuple[int, int]
     pad0: tuple[int, int]
+    pad_d0: tuple[int, int]
     mid_hw: tuple[int, int]
     out_hw: tuple[int, int]
     gain: float
     slope: float
     clamp: float
 
+    def filter_sizes(self) -> tuple[int, int, int, int]:
+        """(kux, kuy, kdx, kdy)"""
+        kux, kuy = (self.wux.numel(), self.wuy.numel()) if self.wu2 is None else (self.wu2.shape[1], self.wu2.shape[0])
+        kdx, kdy = (self.wdx.numel(), self.wdy.numel()) if self.wd2 is None else (self.wd2.shape[1], self.wd2.shape[0])
+        return kux, kuy, kdx, kdy
 
-def _fused_plan(ups: list[_Pass], downs: list[_Pass], gain: float, slope: float, clamp: float) -> _FusedPlan | None:
-    """The fused form of ups + downs when the up step is separable (two 1-D passes)."""
-    if len(ups) != 2 or ups[0].w.shape[0] != 1 or ups[1].w.shape[1] != 1 or ups[0].up[0] != ups[1].up[1]:
+
+def _step(passes: list[_Pass], upsampling: bool):
+    """One resampling step as (wx, wy, w2, factors (x, y), leading padding (x, y)), or None
+    when the passes are not one 2-D pass or an x pass and a y pass (either order)."""
+    def still(p):  # the factor that must be 1 in this step
+        return p.down if upsampling else p.up
+    def moving(p):
+        return p.up if upsampling else p.down
+    if len(passes) == 1:
+        p = passes[0]
+        if still(p) != (1, 1):
+            return None
+        return None, None, p.w.contiguous(), moving(p), p.pad0
+    if len(passes) != 2:
         return None
-    if len(downs) == 2:
-        wdx, wdy, wd2 = downs[0].w.reshape(-1).contiguous(), downs[1].w.reshape(-1).contiguous(), None
-    else:
-        wdx = wdy = None
-        wd2 = downs[0].w.contiguous()
-    return _FusedPlan(ups[0].w.reshape(-1).contiguous(), ups[1].w.reshape(-1).contiguous(), wdx, wdy, wd2,
-                      up=ups[0].up[0], down=(downs[-1].down[0] if len(downs) == 1 else downs[0].down[0],
-                                             downs[-1].down[1]),
-                      pad0=(ups[0].pad0[0], ups[1].pad0[1]), mid_hw=ups[-1].out_hw, out_hw=downs[-1].out_hw,
+    px = next((p for p in passes if p.w.shape[0] == 1 and moving(p)[1] == 1 and p.pad0[1] == 0), None)
+    py = next((p for p in passes if p is not px and p.w.shape[1] == 1 and moving(p)[0] == 1 and p.pad0[0] == 0), None)
+    if px is None or py is None or still(px) != (1, 1) or still(py) != (1, 1):
+        return None
+    return (px.w.reshape(-1).contiguous(), py.w.reshape(-1).contiguous(), None, (moving(px)[0], moving(py)[1]),
+            (px.pad0[0], py.pad0[1]))
+
+
+def _fused_plan(a_passes: list[_Pass], b_passes: list[_Pass], mid_hw, out_hw, gain: float, slope: float,
+                clamp: float) -> _FusedPlan | None:
+    """The fused form of a_passes (upsampling) + epilogue + b_passes (downsampling), if they have one."""
+    a, b = _step(a_passes, True), _step(b_passes, False)
+    if a is None or b is None:
+        return None
+    return _FusedPlan(*a[:3], *b[:3], up=a[3], down=b[3], pad0=a[4], pad_d0=b[4], mid_hw=mid_hw, out_hw=out_hw,
                       gain=gain, slope=slope, clamp=clamp)
 
 
@@ -149,25 +177,25 @@ def pick_tile(out_hw: tuple[int, int], fits, edge: int = FUSED_TILE) -> tuple[in
     return None
 
 
-def _fused_forward(x: torch.Tensor, fp: _FusedPlan, bias: torch.Tensor | None
-                   ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(y, signs) from one fused launch, or None when no tile fits the device's shared memory."""
+def _fused_run(x: torch.Tensor, fp: _FusedPlan, bias: torch.Tensor | None, signs: torch.Tensor | None,
+               mode: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(y, signs) from one fused launch (mode ACTIVATE records the signs, FIXED reads them), or
+    None when no tile fits the device's shared memory."""
     from cuda_ops import _build
     mod = _build.load("filtered_lrelu")
-    sep = fp.wd2 is None
-    kdy, kdx = (fp.wdy.numel(), fp.wdx.numel()) if sep else tuple(fp.wd2.shape)
+    kux, kuy, kdx, kdy = fp.filter_sizes()
 
     def fits(th, tw):
-        need, limit = mod.fused_smem(_CODES[x.dtype], fp.wux.numel(), fp.wuy.numel(), kdx, kdy, sep, fp.up,
-                                     fp.down[0], fp.down[1], th, tw)
+        need, limit = mod.fused_smem(_CODES[x.dtype], kux, kuy, fp.wu2 is None, kdx, kdy, fp.wd2 is None,
+                                     fp.up[0], fp.up[1], fp.down[0], fp.down[1], th, tw)
         return 0 < need <= limit
 
     tile = pick_tile(fp.out_hw, fits)
     if tile is None:
         return None
-    y, s = mod.fused_forward(x, fp.wux, fp.wuy, fp.wdx, fp.wdy, fp.wd2, bias, fp.mid_hw[0], fp.mid_hw[1],
-                             fp.out_hw[0], fp.out_hw[1], fp.up, fp.down[0], fp.down[1], fp.pad0[0], fp.pad0[1],
-                             tile[0], tile[1], fp.gain, fp.slope, fp.clamp)
+    y, s = mod.fused(x, fp.wux, fp.wuy, fp.wu2, fp.wdx, fp.wdy, fp.wd2, bias, signs, fp.mid_hw[0], fp.mid_hw[1],
+                     fp.out_hw[0], fp.out_hw[1], fp.up[0], fp.up[1], fp.down[0], fp.down[1], fp.pad0[0], fp.pad0[1],
+                     fp.pad_d0[0], fp.pad_d0[1], tile[0], tile[1], mode, fp.gain, fp.slope, fp.clamp)
     return y, s
 
 
@@ -181,7 +209,8 @@ class _Plan:
     gain: float
     slope: float
     clamp: float              # -1: none
-    fused: _FusedPlan | None = None
+    fused: _FusedPlan | None = None      # the forward (and fixed) as one launch
+    fused_adj: _FusedPlan | None = None  # the adjoint as one launch
 
     def _run(self, x, passes, epi, mode, signs, bias):
         acc = _acc_dtype(x.dtype)
@@ -200,15 +229,20 @@ class _Plan:
     def forward(self, x: torch.Tensor, b: torch.Tensor | None, signs: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """signs None: activate and record the signs; else multiply by the recorded derivative."""
+        if self.fused is not None and FUSED:
+            r = _fused_run(x.contiguous(), self.fused, b if signs is None else None, signs,
+                           ACTIVATE if signs is None else FIXED)
+            if r is not None:
+                return r
         if signs is None:
-            if self.fused is not None and FUSED:
-                r = _fused_forward(x.contiguous(), self.fused, b)
-                if r is not None:
-                    return r
             return self._run(x, self.passes, self.act, ACTIVATE, None, b)
         return self._run(x, self.passes, self.act, FIXED, signs, None)[0], signs
 
     def adjoint(self, dy: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+        if self.fused_adj is not None and FUSED:
+            r = _fused_run(dy.contiguous(), self.fused_adj, None, signs, FIXED)
+            if r is not None:
+                return r[0]
         adj = tuple(p.adjoint() for p in reversed(self.passes))
         # the adjoint of the first downsampling pass ends on the intermediate grid
         epi = len(self.passes) - 1 - (self.act + 1)
@@ -265,7 +299,9 @@ def make_plan(x: torch.Tensor, fu, fd, up, down, padding, gain, slope, clamp, fl
     clampv = -1.0 if clamp is None else float(clamp)
     return _Plan(passes=tuple(ups + downs), act=len(ups) - 1, in_hw=in_hw, mid_hw=mid_hw,
                  out_hw=downs[-1].out_hw, gain=float(gain), slope=float(slope), clamp=clampv,
-                 fused=_fused_plan(ups, downs, float(gain), float(slope), clampv))
+                 fused=_fused_plan(ups, downs, mid_hw, downs[-1].out_hw, float(gain), float(slope), clampv),
+                 fused_adj=_fused_plan([p.adjoint() for p in reversed(downs)], [p.adjoint() for p in reversed(ups)],
+                                       mid_hw, in_hw, float(gain), float(slope), clampv))
 
 
 class _FilteredLReLU(torch.autograd.Function):

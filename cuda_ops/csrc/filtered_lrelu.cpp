@@ -121,55 +121,60 @@ std::vector<torch::Tensor> resample(torch::Tensor x, torch::Tensor w, c10::optio
     return {y, s};
 }
 
-// The fused forward (see FusedParams in filtered_lrelu.h). x: [N, C, H, W] contiguous; wux [kux],
-// wuy [kuy]: the separable up filter; either wdx [kdx] + wdy [kdy] (separable down filter) or
-// wd2 [kdy, kdx]; all filters in correlation orientation, gains applied, in the accumulation
-// dtype (float64 for float64 x, else float32), as is the bias [C]. Returns [y, signs] with y
-// [N, C, out_h, out_w] in x's dtype and signs uint8 [N, C, mid_h, mid_w].
-std::vector<torch::Tensor> fused_forward(torch::Tensor x, torch::Tensor wux, torch::Tensor wuy,
-                                         c10::optional<torch::Tensor> wdx, c10::optional<torch::Tensor> wdy,
-                                         c10::optional<torch::Tensor> wd2, c10::optional<torch::Tensor> bias,
-                                         int64_t mid_h, int64_t mid_w, int64_t out_h, int64_t out_w, int64_t up,
-                                         int64_t down_x, int64_t down_y, int64_t pad_x0, int64_t pad_y0,
-                                         int64_t tile_h, int64_t tile_w, double gain, double slope, double clamp) {
+// Step A + epilogue + step B in one launch (see FusedParams in filtered_lrelu.h). x: [N, C, H, W]
+// contiguous; step A's filter is wux [kux] + wuy [kuy] (separable) or wu2 [kuy, kux], step B's
+// wdx [kdx] + wdy [kdy] or wd2 [kdy, kdx]; all in correlation orientation with their gains, in
+// the accumulation dtype (float64 for float64 x, else float32), as is the bias [C]. mode 1
+// (activate) returns new signs uint8 [N, C, mid_h, mid_w]; mode 2 (fixed) reads the given ones.
+// Returns [y, signs] with y [N, C, out_h, out_w] in x's dtype.
+std::vector<torch::Tensor> fused(torch::Tensor x, c10::optional<torch::Tensor> wux, c10::optional<torch::Tensor> wuy,
+                                 c10::optional<torch::Tensor> wu2, c10::optional<torch::Tensor> wdx,
+                                 c10::optional<torch::Tensor> wdy, c10::optional<torch::Tensor> wd2,
+                                 c10::optional<torch::Tensor> bias, c10::optional<torch::Tensor> signs,
+                                 int64_t mid_h, int64_t mid_w, int64_t out_h, int64_t out_w, int64_t up_x,
+                                 int64_t up_y, int64_t down_x, int64_t down_y, int64_t pad_x0, int64_t pad_y0,
+                                 int64_t pad_dx0, int64_t pad_dy0, int64_t tile_h, int64_t tile_w, int64_t mode,
+                                 double gain, double slope, double clamp) {
     TORCH_CHECK(x.is_cuda() && x.dim() == 4 && x.is_contiguous(),
                 "filtered_lrelu (CUDA, fused): x must be an NCHW-contiguous CUDA tensor [N, C, H, W]");
     const int code = dtype_code(x.scalar_type(), "input");
     const auto acc = (x.scalar_type() == torch::kDouble) ? torch::kDouble : torch::kFloat;
+    auto given = [](const c10::optional<torch::Tensor>& t) { return t.has_value() && t->defined(); };
     auto check_filter = [&](const torch::Tensor& f, int64_t dims, const char* name) {
         TORCH_CHECK(f.is_cuda() && f.device() == x.device() && f.scalar_type() == acc && f.is_contiguous() &&
                         f.dim() == dims && f.numel() > 0,
                     "filtered_lrelu (CUDA, fused): ", name, " must be a non-empty contiguous ", dims, "-D ", acc,
                     " tensor on x's device");
     };
-    check_filter(wux, 1, "wux");
-    check_filter(wuy, 1, "wuy");
-    const bool sep = wdx.has_value() && wdx->defined();
-    const bool two_d = wd2.has_value() && wd2->defined();
-    TORCH_CHECK(sep != two_d, "filtered_lrelu (CUDA, fused): give either wdx and wdy or wd2");
-    int64_t kdx, kdy;
-    if (sep) {
-        TORCH_CHECK(wdy.has_value() && wdy->defined(), "filtered_lrelu (CUDA, fused): wdx needs wdy");
-        check_filter(*wdx, 1, "wdx");
-        check_filter(*wdy, 1, "wdy");
-        kdx = wdx->size(0);
-        kdy = wdy->size(0);
-    } else {
-        check_filter(*wd2, 2, "wd2");
-        kdy = wd2->size(0);
-        kdx = wd2->size(1);
-    }
-    TORCH_CHECK(up >= 1 && down_x >= 1 && down_y >= 1 && tile_h >= 1 && tile_w >= 1,
+    // One step's filter: separable (fx, fy) or 2-D (f2); returns (kx, ky).
+    auto step_filter = [&](const c10::optional<torch::Tensor>& fx, const c10::optional<torch::Tensor>& fy,
+                           const c10::optional<torch::Tensor>& f2, const char* step) -> std::pair<int64_t, int64_t> {
+        TORCH_CHECK(given(fx) == given(fy) && given(fx) != given(f2), "filtered_lrelu (CUDA, fused): step ", step,
+                    " needs either a separable filter pair or one 2-D filter");
+        if (given(f2)) {
+            check_filter(*f2, 2, step);
+            return {f2->size(1), f2->size(0)};
+        }
+        check_filter(*fx, 1, step);
+        check_filter(*fy, 1, step);
+        return {fx->size(0), fy->size(0)};
+    };
+    const auto [kux, kuy] = step_filter(wux, wuy, wu2, "A");
+    const auto [kdx, kdy] = step_filter(wdx, wdy, wd2, "B");
+    TORCH_CHECK(up_x >= 1 && up_y >= 1 && down_x >= 1 && down_y >= 1 && tile_h >= 1 && tile_w >= 1,
                 "filtered_lrelu (CUDA, fused): up, down and the tile size must be >= 1");
+    TORCH_CHECK(mode == ganscope_flrelu::kActivate || mode == ganscope_flrelu::kFixed,
+                "filtered_lrelu (CUDA, fused): mode must be 1 (activate) or 2 (fixed)");
     const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
     TORCH_CHECK(mid_h >= 0 && mid_w >= 0 && out_h >= 0 && out_w >= 0, "filtered_lrelu (CUDA, fused): negative size");
     const int64_t imax = std::numeric_limits<int>::max() / 4;
-    for (int64_t v : {h * up + std::abs(pad_y0) + wuy.size(0), wd * up + std::abs(pad_x0) + wux.size(0),
-                      mid_h * mid_w, out_h * out_w, h * wd, out_h * down_y + kdy, out_w * down_x + kdx}) {
+    for (int64_t v : {h * up_y + std::abs(pad_y0) + kuy, wd * up_x + std::abs(pad_x0) + kux, mid_h * mid_w,
+                      out_h * out_w, h * wd, out_h * down_y + std::abs(pad_dy0) + kdy,
+                      out_w * down_x + std::abs(pad_dx0) + kdx}) {
         TORCH_CHECK(v < imax, "filtered_lrelu (CUDA, fused): spatial size too large for the kernel's 32-bit indexing");
     }
     const void* bias_ptr = nullptr;
-    if (bias.has_value() && bias->defined()) {
+    if (given(bias)) {
         TORCH_CHECK(bias->is_cuda() && bias->device() == x.device() && bias->dim() == 1 && bias->size(0) == c &&
                         bias->is_contiguous() && bias->scalar_type() == acc,
                     "filtered_lrelu (CUDA, fused): bias must be a contiguous [", c, "] ", acc, " tensor on x's device");
@@ -177,19 +182,30 @@ std::vector<torch::Tensor> fused_forward(torch::Tensor x, torch::Tensor wux, tor
     }
     c10::cuda::CUDAGuard guard(x.device());
     auto y = torch::empty({n, c, out_h, out_w}, x.options());
-    // Zeros: intermediate samples no output reads are not visited by any tile.
-    auto s = torch::zeros({n, c, mid_h, mid_w}, x.options().dtype(torch::kUInt8));
+    torch::Tensor s;
+    if (mode == ganscope_flrelu::kActivate) {
+        // Zeros: intermediate samples no output reads are not visited by any tile.
+        s = torch::zeros({n, c, mid_h, mid_w}, x.options().dtype(torch::kUInt8));
+    } else {
+        TORCH_CHECK(given(signs), "filtered_lrelu (CUDA, fused): mode 2 needs the signs tensor");
+        s = *signs;
+        TORCH_CHECK(s.is_cuda() && s.device() == x.device() && s.scalar_type() == torch::kUInt8 && s.is_contiguous() &&
+                        s.dim() == 4 && s.size(0) == n && s.size(1) == c && s.size(2) == mid_h && s.size(3) == mid_w,
+                    "filtered_lrelu (CUDA, fused): signs must be a contiguous uint8 [", n, ", ", c, ", ", mid_h, ", ",
+                    mid_w, "] tensor on x's device, got ", s.sizes());
+    }
     if (y.numel() == 0) return {y, s};
 
     ganscope_flrelu::FusedParams p{};
     p.x = x.data_ptr();
     p.y = y.data_ptr();
     p.signs = s.data_ptr<uint8_t>();
-    p.wux = wux.data_ptr();
-    p.wuy = wuy.data_ptr();
-    p.wdx = sep ? wdx->data_ptr() : nullptr;
-    p.wdy = sep ? wdy->data_ptr() : nullptr;
-    p.wd2 = sep ? nullptr : wd2->data_ptr();
+    p.wux = given(wux) ? wux->data_ptr() : nullptr;
+    p.wuy = given(wuy) ? wuy->data_ptr() : nullptr;
+    p.wu2 = given(wu2) ? wu2->data_ptr() : nullptr;
+    p.wdx = given(wdx) ? wdx->data_ptr() : nullptr;
+    p.wdy = given(wdy) ? wdy->data_ptr() : nullptr;
+    p.wd2 = given(wd2) ? wd2->data_ptr() : nullptr;
     p.bias = bias_ptr;
     p.planes = n * c;
     p.channels = static_cast<int>(c);
@@ -199,17 +215,21 @@ std::vector<torch::Tensor> fused_forward(torch::Tensor x, torch::Tensor wux, tor
     p.mid_w = static_cast<int>(mid_w);
     p.out_h = static_cast<int>(out_h);
     p.out_w = static_cast<int>(out_w);
-    p.kux = static_cast<int>(wux.size(0));
-    p.kuy = static_cast<int>(wuy.size(0));
+    p.kux = static_cast<int>(kux);
+    p.kuy = static_cast<int>(kuy);
     p.kdx = static_cast<int>(kdx);
     p.kdy = static_cast<int>(kdy);
-    p.up = static_cast<int>(up);
+    p.up_x = static_cast<int>(up_x);
+    p.up_y = static_cast<int>(up_y);
     p.down_x = static_cast<int>(down_x);
     p.down_y = static_cast<int>(down_y);
     p.pad_x0 = static_cast<int>(pad_x0);
     p.pad_y0 = static_cast<int>(pad_y0);
+    p.pad_dx0 = static_cast<int>(pad_dx0);
+    p.pad_dy0 = static_cast<int>(pad_dy0);
     p.tile_h = static_cast<int>(tile_h);
     p.tile_w = static_cast<int>(tile_w);
+    p.mode = static_cast<int>(mode);
     p.gain = gain;
     p.slope = slope;
     p.clamp = clamp;
@@ -227,16 +247,20 @@ std::vector<torch::Tensor> fused_forward(torch::Tensor x, torch::Tensor wux, tor
 
 // Shared memory a fused launch needs (bytes), and what the current device allows per block, so
 // the Python side can pick a tile that fits.
-std::vector<int64_t> fused_smem(int64_t dtype, int64_t kux, int64_t kuy, int64_t kdx, int64_t kdy, bool separable,
-                                int64_t up, int64_t down_x, int64_t down_y, int64_t tile_h, int64_t tile_w) {
+std::vector<int64_t> fused_smem(int64_t dtype, int64_t kux, int64_t kuy, bool separable_a, int64_t kdx, int64_t kdy,
+                                bool separable_b, int64_t up_x, int64_t up_y, int64_t down_x, int64_t down_y,
+                                int64_t tile_h, int64_t tile_w) {
     ganscope_flrelu::FusedParams p{};
+    static const char present = 0;  // only whether the 2-D filters are given matters here
     p.dtype = static_cast<int>(dtype);
     p.kux = static_cast<int>(kux);
     p.kuy = static_cast<int>(kuy);
     p.kdx = static_cast<int>(kdx);
     p.kdy = static_cast<int>(kdy);
-    p.wd2 = separable ? nullptr : reinterpret_cast<const void*>(1);  // only its presence matters here
-    p.up = static_cast<int>(up);
+    p.wu2 = separable_a ? nullptr : &present;
+    p.wd2 = separable_b ? nullptr : &present;
+    p.up_x = static_cast<int>(up_x);
+    p.up_y = static_cast<int>(up_y);
     p.down_x = static_cast<int>(down_x);
     p.down_y = static_cast<int>(down_y);
     p.tile_h = static_cast<int>(tile_h);
@@ -256,11 +280,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           py::arg("up_x"), py::arg("up_y"), py::arg("down_x"), py::arg("down_y"), py::arg("pad_x0"),
           py::arg("pad_y0"), py::arg("mode"), py::arg("gain"), py::arg("slope"), py::arg("clamp"),
           py::arg("out_dtype"));
-    m.def("fused_forward", &fused_forward,
-          "filtered_lrelu forward in one launch: bias, separable upsample, lrelu/clamp with signs, downsample (CUDA)",
-          py::arg("x"), py::arg("wux"), py::arg("wuy"), py::arg("wdx"), py::arg("wdy"), py::arg("wd2"),
-          py::arg("bias"), py::arg("mid_h"), py::arg("mid_w"), py::arg("out_h"), py::arg("out_w"), py::arg("up"),
-          py::arg("down_x"), py::arg("down_y"), py::arg("pad_x0"), py::arg("pad_y0"), py::arg("tile_h"),
-          py::arg("tile_w"), py::arg("gain"), py::arg("slope"), py::arg("clamp"));
+    m.def("fused", &fused,
+          "filtered_lrelu in one launch: resampling step A, activation or fixed derivative, resampling step B (CUDA)",
+          py::arg("x"), py::arg("wux"), py::arg("wuy"), py::arg("wu2"), py::arg("wdx"), py::arg("wdy"), py::arg("wd2"),
+          py::arg("bias"), py::arg("signs"), py::arg("mid_h"), py::arg("mid_w"), py::arg("out_h"), py::arg("out_w"),
+          py::arg("up_x"), py::arg("up_y"), py::arg("down_x"), py::arg("down_y"), py::arg("pad_x0"),
+          py::arg("pad_y0"), py::arg("pad_dx0"), py::arg("pad_dy0"), py::arg("tile_h"), py::arg("tile_w"),
+          py::arg("mode"), py::arg("gain"), py::arg("slope"), py::arg("clamp"));
     m.def("fused_smem", &fused_smem, "shared memory of a fused launch and the device's per-block limit, in bytes");
 }

@@ -44,35 +44,42 @@ struct ResampleParams {
 // Launches the kernel on `stream`; returns the launch error (cudaSuccess if none).
 cudaError_t launch_resample(const ResampleParams& p, cudaStream_t stream);
 
-// The whole forward in one launch (filtered_lrelu_fused.cu): one block per output tile of one
-// plane stages the input tile + halo in shared memory, upsamples it with the separable filter
-// (an x pass, then a y pass), applies lrelu * gain + clamp and records the signs of the
-// intermediate tile, then downsamples with a separable or a 2-D filter and writes the output.
-// Same geometry as the chain of resample passes: intermediate z[j] = sum_k wu[k] u[j + k] per
-// axis (u = x + b zero-inserted by up and shifted by pad0), y[o] = sum_k wd[k] z[o*down + k].
+// Two resampling steps with the pointwise epilogue between them, in one launch
+// (filtered_lrelu_fused.cu): one block per output tile of one plane stages the input tile +
+// halo in shared memory, runs step A (upsampling: separable x then y passes, or one 2-D pass)
+// onto the intermediate grid, applies the epilogue there (kActivate: lrelu * gain + clamp,
+// signs written; kFixed: times the derivative the signs record), then step B (downsampling:
+// separable or 2-D) and writes the output. The forward is A = the up filter, B = the down
+// filter; the adjoint (backward) is A = the down filter's transpose, B = the up filter's.
+// Per axis, as in the chain of resample passes:
+//   mid[j] = sum_k wu[k] u[j + k]       u = x (+ b) zero-inserted by up, shifted by pad0
+//   y[o]   = sum_k wd[k] m[o*down + k]  m = mid shifted by pad_d0, zero outside the grid
 struct FusedParams {
     const void* x;        // [planes, in_h, in_w] contiguous, dtype `dtype`
     void* y;              // [planes, out_h, out_w] contiguous, dtype `dtype`
-    uint8_t* signs;       // [planes, mid_h, mid_w], zero-initialised; samples of this tile written
-    const void* wux;      // [kux] up filter along x, correlation orientation, gain included (acc dtype)
-    const void* wuy;      // [kuy] up filter along y
-    const void* wdx;      // [kdx] separable down filter along x, or nullptr when wd2 is given
-    const void* wdy;      // [kdy]
-    const void* wd2;      // [kdy, kdx] 2-D down filter, or nullptr when separable
-    const void* bias;     // [channels] acc dtype, or nullptr
+    uint8_t* signs;       // [planes, mid_h, mid_w]; kActivate: zero-initialised, the tiles' samples
+                          // written; kFixed: read
+    const void* wux;      // step A, separable: [kux] along x and [kuy] along y; or nullptr
+    const void* wuy;
+    const void* wu2;      // step A, 2-D: [kuy, kux]; or nullptr
+    const void* wdx;      // step B, separable: [kdx] and [kdy]; or nullptr
+    const void* wdy;
+    const void* wd2;      // step B, 2-D: [kdy, kdx]; or nullptr
+    const void* bias;     // [channels] acc dtype, or nullptr (added to real input samples)
     int64_t planes;
     int channels;
     int in_h, in_w, mid_h, mid_w, out_h, out_w;
     int kux, kuy, kdx, kdy;
-    int up, down_x, down_y;
-    int pad_x0, pad_y0;
-    int tile_h, tile_w;   // output tile; the launcher derives the shared-memory tiles from it
+    int up_x, up_y, down_x, down_y;
+    int pad_x0, pad_y0;   // leading padding of step A
+    int pad_dx0, pad_dy0; // leading padding of step B (0 in the forward)
+    int tile_h, tile_w;   // output tile; the shared-memory tiles follow from it
+    int mode;             // kActivate | kFixed
     double gain, slope;
     double clamp;         // < 0: no clamp
     int dtype;            // kF32 | kF16 | kF64
 };
 
-// Shared memory (bytes) a launch with these params needs; 0 if the tile geometry is invalid.
 size_t fused_smem_bytes(const FusedParams& p);
 cudaError_t launch_fused(const FusedParams& p, cudaStream_t stream);
 

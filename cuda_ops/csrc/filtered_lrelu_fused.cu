@@ -1,5 +1,7 @@
-// The fused forward of filtered_lrelu: bias + separable upsampling + lrelu/gain/clamp (signs
-// recorded) + downsampling in one launch, with every intermediate in shared memory. Written
+// filtered_lrelu in one launch per direction: resampling step A + the pointwise epilogue +
+// resampling step B with every intermediate in shared memory — the forward (bias, upsampling,
+// lrelu/gain/clamp recording the signs, downsampling), the same with the recorded derivative
+// (double backward), and the adjoint (backward). Written
 // from scratch for ganscope; geometry in filtered_lrelu.h (FusedParams) and
 // docs/notes/cuda_filtered_lrelu.md. The tap loops are those of resample_kernel (same order of
 // accumulation), so the result equals the chain of resample passes it replaces.
@@ -32,8 +34,8 @@ __host__ __device__ __forceinline__ int floordiv(int a, int m) {  // m > 0
     return (a - pmod(a, m)) / m;
 }
 
-// Per-axis tile sizes: intermediate tile (what the down filter reads for one output tile) and
-// input tile (what the up filter reads for one intermediate tile).
+// Per-axis tile sizes: intermediate tile (what step B reads for one output tile) and input
+// tile (what step A reads for one intermediate tile).
 struct TileGeom {
     int mw, mh, iw, ih;
 };
@@ -44,26 +46,27 @@ __host__ __device__ __forceinline__ TileGeom tile_geom(const FusedParams& p) {
     g.mh = (p.tile_h - 1) * p.down_y + p.kdy;
     // An intermediate window of length m starting anywhere reads u over m + k - 1 samples,
     // which hold at most (m + k - 2) / up + 1 real (non-inserted) samples.
-    g.iw = (g.mw + p.kux - 2) / p.up + 1;
-    g.ih = (g.mh + p.kuy - 2) / p.up + 1;
+    g.iw = (g.mw + p.kux - 2) / p.up_x + 1;
+    g.ih = (g.mh + p.kuy - 2) / p.up_y + 1;
     return g;
 }
 
-template <typename T, bool kSeparableDown>
+template <typename T, bool kSepA, bool kSepB>
 __global__ void fused_kernel(FusedParams p) {
     using Acc = typename AccOf<T>::type;
     extern __shared__ unsigned char smem_raw[];
     Acc* smem = reinterpret_cast<Acc*>(smem_raw);
     const TileGeom g = tile_geom(p);
-    Acc* xs = smem;                // [ih, iw]  input tile + halo, bias added
-    Acc* a = xs + g.ih * g.iw;     // [ih, mw]  after the x up pass
-    Acc* mid = a + g.ih * g.mw;    // [mh, mw]  after the y up pass and the activation
-    Acc* b = mid + g.mh * g.mw;    // [mh, tile_w]  after the x down pass (separable only)
+    Acc* xs = smem;                               // [ih, iw]  input tile + halo, bias added
+    Acc* a = xs + g.ih * g.iw;                    // [ih, mw]  after step A's x pass (separable A)
+    Acc* mid = a + (kSepA ? g.ih * g.mw : 0);     // [mh, mw]  after step A and the epilogue
+    Acc* b = mid + g.mh * g.mw;                   // [mh, tile_w]  after step B's x pass (separable B)
 
     const T* __restrict__ x = static_cast<const T*>(p.x);
     T* __restrict__ y = static_cast<T*>(p.y);
     const Acc* __restrict__ wux = static_cast<const Acc*>(p.wux);
     const Acc* __restrict__ wuy = static_cast<const Acc*>(p.wuy);
+    const Acc* __restrict__ wu2 = static_cast<const Acc*>(p.wu2);
     const Acc* __restrict__ wdx = static_cast<const Acc*>(p.wdx);
     const Acc* __restrict__ wdy = static_cast<const Acc*>(p.wdy);
     const Acc* __restrict__ wd2 = static_cast<const Acc*>(p.wd2);
@@ -72,14 +75,15 @@ __global__ void fused_kernel(FusedParams p) {
     const Acc slope = static_cast<Acc>(p.slope);
     const Acc clampv = static_cast<Acc>(p.clamp);
     const bool do_clamp = p.clamp >= 0;
+    const bool activate = p.mode == kActivate;
 
     const int tiles_x = (p.out_w + p.tile_w - 1) / p.tile_w;
     const int tx = blockIdx.x % tiles_x;
     const int ty = blockIdx.x / tiles_x;
     const int ox0 = tx * p.tile_w, oy0 = ty * p.tile_h;
-    const int j0x = ox0 * p.down_x, j0y = oy0 * p.down_y;          // first intermediate sample
-    const int i0x = floordiv(j0x - p.pad_x0 + p.up - 1, p.up);     // first input sample read
-    const int i0y = floordiv(j0y - p.pad_y0 + p.up - 1, p.up);
+    const int j0x = ox0 * p.down_x - p.pad_dx0, j0y = oy0 * p.down_y - p.pad_dy0;  // first mid sample read
+    const int i0x = floordiv(j0x - p.pad_x0 + p.up_x - 1, p.up_x);                 // first input sample read
+    const int i0y = floordiv(j0y - p.pad_y0 + p.up_y - 1, p.up_y);
     const int64_t plane_in = static_cast<int64_t>(p.in_h) * p.in_w;
     const int64_t plane_mid = static_cast<int64_t>(p.mid_h) * p.mid_w;
     const int64_t plane_out = static_cast<int64_t>(p.out_h) * p.out_w;
@@ -97,40 +101,61 @@ __global__ void fused_kernel(FusedParams p) {
             xs[i] = v;
         }
         __syncthreads();
-        // 2. Up pass along x: every input row of the tile, the intermediate columns.
-        for (int i = threadIdx.x; i < g.ih * g.mw; i += nt) {
-            const int r = i / g.mw, jx = i % g.mw;
-            const int bx = j0x + jx - p.pad_x0;
-            const Acc* __restrict__ row = xs + r * g.iw;
-            Acc acc = Acc(0);
-            for (int kx = pmod(-bx, p.up); kx < p.kux; kx += p.up)
-                acc += wux[kx] * row[(bx + kx) / p.up - i0x];
-            a[i] = acc;
+        // 2. Step A's x pass (separable): every input row of the tile, the intermediate columns.
+        if (kSepA) {
+            for (int i = threadIdx.x; i < g.ih * g.mw; i += nt) {
+                const int r = i / g.mw, jx = i % g.mw;
+                const int bx = j0x + jx - p.pad_x0;
+                const Acc* __restrict__ row = xs + r * g.iw;
+                Acc acc = Acc(0);
+                for (int kx = pmod(-bx, p.up_x); kx < p.kux; kx += p.up_x)
+                    acc += wux[kx] * row[(bx + kx) / p.up_x - i0x];
+                a[i] = acc;
+            }
+            __syncthreads();
         }
-        __syncthreads();
-        // 3. Up pass along y, then the activation; the signs of the tile's intermediate samples.
+        // 3. Step A's y pass (or the whole 2-D step A), then the epilogue on the grid; zero off it.
         for (int i = threadIdx.x; i < g.mh * g.mw; i += nt) {
             const int jy = i / g.mw, jx = i % g.mw;
             const int by = j0y + jy - p.pad_y0;
             Acc acc = Acc(0);
-            for (int ky = pmod(-by, p.up); ky < p.kuy; ky += p.up)
-                acc += wuy[ky] * a[((by + ky) / p.up - i0y) * g.mw + jx];
-            uint8_t s;
-            if (acc > Acc(0)) { acc = acc * gain; s = kPositive; }
-            else { acc = acc * slope * gain; s = kNegative; }
-            if (do_clamp) {
-                if (acc > clampv) { acc = clampv; s = kClamped; }
-                else if (acc < -clampv) { acc = -clampv; s = kClamped; }
+            if (kSepA) {
+                for (int ky = pmod(-by, p.up_y); ky < p.kuy; ky += p.up_y)
+                    acc += wuy[ky] * a[((by + ky) / p.up_y - i0y) * g.mw + jx];
+            } else {
+                const int bx = j0x + jx - p.pad_x0;
+                const int kx0 = pmod(-bx, p.up_x);
+                for (int ky = pmod(-by, p.up_y); ky < p.kuy; ky += p.up_y) {
+                    const Acc* __restrict__ row = xs + ((by + ky) / p.up_y - i0y) * g.iw;
+                    const Acc* __restrict__ wrow = wu2 + ky * p.kux;
+                    for (int kx = kx0; kx < p.kux; kx += p.up_x) acc += wrow[kx] * row[(bx + kx) / p.up_x - i0x];
+                }
+            }
+            const int gy = j0y + jy, gx = j0x + jx;
+            const bool on_grid = gy >= 0 && gy < p.mid_h && gx >= 0 && gx < p.mid_w;
+            const int64_t si = plane * plane_mid + static_cast<int64_t>(gy) * p.mid_w + gx;
+            if (!on_grid) {
+                acc = Acc(0);
+            } else if (activate) {
+                uint8_t s;
+                if (acc > Acc(0)) { acc = acc * gain; s = kPositive; }
+                else { acc = acc * slope * gain; s = kNegative; }
+                if (do_clamp) {
+                    if (acc > clampv) { acc = clampv; s = kClamped; }
+                    else if (acc < -clampv) { acc = -clampv; s = kClamped; }
+                }
+                // Neighbouring tiles overlap by kd - down samples and write the same codes there.
+                p.signs[si] = s;
+            } else {
+                const uint8_t s = p.signs[si];
+                acc *= (s == kPositive) ? gain : (s == kNegative ? slope * gain : Acc(0));
             }
             mid[i] = acc;
-            const int gy = j0y + jy, gx = j0x + jx;
-            // Neighbouring tiles overlap by kd - down samples and write the same codes there.
-            if (gy < p.mid_h && gx < p.mid_w) p.signs[plane * plane_mid + static_cast<int64_t>(gy) * p.mid_w + gx] = s;
         }
         __syncthreads();
-        // 4. Downsampling, written where the output tile lies inside the output.
+        // 4. Step B, written where the output tile lies inside the output.
         T* __restrict__ yp = y + plane * plane_out;
-        if (kSeparableDown) {
+        if (kSepB) {
             for (int i = threadIdx.x; i < g.mh * p.tile_w; i += nt) {
                 const int jy = i / p.tile_w, ox = i % p.tile_w;
                 const Acc* __restrict__ row = mid + jy * g.mw + ox * p.down_x;
@@ -167,9 +192,19 @@ template <typename T>
 size_t smem_of(const FusedParams& p) {
     using Acc = typename AccOf<T>::type;
     const TileGeom g = tile_geom(p);
-    size_t n = static_cast<size_t>(g.ih) * g.iw + static_cast<size_t>(g.ih) * g.mw + static_cast<size_t>(g.mh) * g.mw;
+    size_t n = static_cast<size_t>(g.ih) * g.iw + static_cast<size_t>(g.mh) * g.mw;
+    if (p.wu2 == nullptr) n += static_cast<size_t>(g.ih) * g.mw;
     if (p.wd2 == nullptr) n += static_cast<size_t>(g.mh) * p.tile_w;
     return n * sizeof(Acc);
+}
+
+template <typename T, bool kSepA, bool kSepB>
+cudaError_t launch_variant(const FusedParams& p, dim3 grid, size_t smem, cudaStream_t stream) {
+    cudaError_t err = cudaFuncSetAttribute(fused_kernel<T, kSepA, kSepB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem));
+    if (err != cudaSuccess) return err;
+    fused_kernel<T, kSepA, kSepB><<<grid, 256, smem, stream>>>(p);
+    return cudaGetLastError();
 }
 
 template <typename T>
@@ -179,24 +214,17 @@ cudaError_t launch_typed(const FusedParams& p, cudaStream_t stream) {
     const size_t smem = smem_of<T>(p);
     const int64_t planes_per_launch = p.planes < 65535 ? p.planes : 65535;  // grid.y limit; the kernel strides
     const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(planes_per_launch));
-    const int threads = 256;
-    cudaError_t err;
-    if (p.wd2 == nullptr) {
-        err = cudaFuncSetAttribute(fused_kernel<T, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-        if (err != cudaSuccess) return err;
-        fused_kernel<T, true><<<grid, threads, smem, stream>>>(p);
-    } else {
-        err = cudaFuncSetAttribute(fused_kernel<T, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-        if (err != cudaSuccess) return err;
-        fused_kernel<T, false><<<grid, threads, smem, stream>>>(p);
-    }
-    return cudaGetLastError();
+    const bool sep_a = p.wu2 == nullptr, sep_b = p.wd2 == nullptr;
+    if (sep_a && sep_b) return launch_variant<T, true, true>(p, grid, smem, stream);
+    if (sep_a) return launch_variant<T, true, false>(p, grid, smem, stream);
+    if (sep_b) return launch_variant<T, false, true>(p, grid, smem, stream);
+    return launch_variant<T, false, false>(p, grid, smem, stream);
 }
 
 }  // namespace
 
 size_t fused_smem_bytes(const FusedParams& p) {
-    if (p.tile_w < 1 || p.tile_h < 1 || p.up < 1 || p.down_x < 1 || p.down_y < 1) return 0;
+    if (p.tile_w < 1 || p.tile_h < 1 || p.up_x < 1 || p.up_y < 1 || p.down_x < 1 || p.down_y < 1) return 0;
     switch (p.dtype) {
         case kF32: return smem_of<float>(p);
         case kF16: return smem_of<__half>(p);

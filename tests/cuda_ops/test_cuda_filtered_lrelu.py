@@ -146,13 +146,20 @@ def test_through_dispatcher():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64])
 @pytest.mark.parametrize("cfg", range(4))
-def test_fused_forward_equals_the_chain(cfg, dtype):
-    """The one-launch fused forward against the chain of resample passes it replaces: the same
-    taps in the same order, so the outputs agree to rounding and the signs exactly (on the
-    intermediate samples the outputs read), at several batch and channel counts."""
+def test_fused_kernel_equals_the_chain(cfg, dtype):
+    """The one-launch fused kernel against the chain of resample passes it replaces, in every
+    direction (forward with signs, fixed-derivative forward, adjoint): the same taps in the
+    same order, so results agree to rounding and the signs exactly (on the intermediate samples
+    the outputs read, bar a sample within rounding of a kink), at several batch/channel counts."""
     from cuda_ops import _cuda_filtered_lrelu as cfl
+    from tests.cuda_ops.test_cuda_filtered_lrelu_cpu import chain_adjoint
     shape, outs, kw = _stylegan3_configs()[cfg]
     kw = _kw_to(kw, torch.float64)
+    tol = 1e-3 if dtype == torch.float16 else 1e-5
+
+    def close(got, want, what):
+        torch.testing.assert_close(got.double(), want.double(), rtol=tol, atol=tol * want.abs().max().item(), msg=what)
+
     for n, c in [(1, 2), (3, 67)]:
         g = torch.Generator(device=DEV).manual_seed(cfg)
         x = (torch.randn([n, c, *shape[2:]], generator=g, device=DEV, dtype=torch.float64) * 3).to(dtype)
@@ -160,13 +167,16 @@ def test_fused_forward_equals_the_chain(cfg, dtype):
         acc = torch.float64 if dtype == torch.float64 else torch.float32
         plan = cfl.make_plan(x, kw["fu"], kw["fd"], kw["up"], kw["down"], kw["padding"], kw["gain"], kw["slope"],
                              kw["clamp"], False)
-        assert plan.fused is not None
-        y_chain, s_chain = plan._run(x.contiguous(), plan.passes, plan.act, cfl.ACTIVATE, None, b.to(acc))
-        y, s = cfl._fused_forward(x.contiguous(), plan.fused, b.to(acc))
-        tol = 1e-3 if dtype == torch.float16 else 1e-5
-        torch.testing.assert_close(y.double(), y_chain.double(), rtol=tol, atol=tol * y_chain.abs().max().item())
-        fp = plan.fused
-        kd = fp.wdy.numel() if fp.wd2 is None else fp.wd2.shape[0]
-        rh, rw = (outs - 1) * fp.down[1] + kd, (outs - 1) * fp.down[0] + kd
+        assert plan.fused is not None and plan.fused_adj is not None
+        y_chain, s_chain = plan._run(x, plan.passes, plan.act, cfl.ACTIVATE, None, b.to(acc))
+        y, s = cfl._fused_run(x, plan.fused, b.to(acc), None, cfl.ACTIVATE)
+        close(y, y_chain, "forward")
+        kdx, kdy = plan.fused.filter_sizes()[2:]
+        rh, rw = (outs - 1) * plan.fused.down[1] + kdy, (outs - 1) * plan.fused.down[0] + kdx
         same = (s[..., :rh, :rw] == s_chain[..., :rh, :rw]).float().mean().item()
         assert same > 0.9999, f"signs agree on {same:.6f} of the samples"
+        f_chain = plan._run(x, plan.passes, plan.act, cfl.FIXED, s_chain, None)[0]
+        close(cfl._fused_run(x, plan.fused, None, s_chain, cfl.FIXED)[0], f_chain, "fixed")
+        dy = torch.randn(y.shape, generator=g, device=DEV, dtype=torch.float64).to(dtype)
+        close(cfl._fused_run(dy, plan.fused_adj, None, s_chain, cfl.FIXED)[0], chain_adjoint(plan, dy, s_chain),
+              "adjoint")

@@ -70,61 +70,95 @@ def emulate_resample(x, w, bias, signs, out_hw, up, down, pad0, mode, gain, slop
     return z.to(out_dtype).contiguous(), s
 
 
-def emulate_fused(x, fp, bias, tile):
+def emulate_fused(x, fp, bias, tile, signs=None, mode=cfl.ACTIVATE):
     """The fused kernel (``csrc/filtered_lrelu_fused.cu``) tile by tile, with its index math:
-    tile geometry, the halo origin ``i0 = ceil((j0 - pad0) / up)``, zeros (no bias) outside the
-    input, the polyphase taps, the signs written where the tile meets the intermediate grid
-    (zeros elsewhere), the separable or 2-D down pass, the output written inside the output."""
-    acc = fp.wux.dtype
+    tile geometry, the halo origin ``i0 = ceil((j0 - pad0) / up)`` with ``j0 = o0*down - pad_d0``,
+    zeros (no bias) outside the input, the polyphase taps of step A (separable or 2-D), the
+    epilogue on the intermediate grid and zeros off it, the signs written where the tile meets
+    the grid (zeros elsewhere) or read, step B (separable or 2-D), the output inside the output."""
+    acc = (fp.wux if fp.wu2 is None else fp.wu2).dtype
     n, c, h, w = x.shape
     th, tw = tile
     (mh_all, mw_all), (oh, ow) = fp.mid_hw, fp.out_hw
-    sep = fp.wd2 is None
-    kux, kuy = fp.wux.numel(), fp.wuy.numel()
-    kdy, kdx = (fp.wdy.numel(), fp.wdx.numel()) if sep else tuple(fp.wd2.shape)
-    up, (dx, dy), (px0, py0) = fp.up, fp.down, fp.pad0
+    kux, kuy, kdx, kdy = fp.filter_sizes()
+    (upx, upy), (dx, dy), (px0, py0), (pdx, pdy) = fp.up, fp.down, fp.pad0, fp.pad_d0
     mw, mh = (tw - 1) * dx + kdx, (th - 1) * dy + kdy
-    iw, ih = (mw + kux - 2) // up + 1, (mh + kuy - 2) // up + 1
+    iw, ih = (mw + kux - 2) // upx + 1, (mh + kuy - 2) // upy + 1
     xa = x.to(acc).reshape(n * c, h, w)
     bv = torch.zeros(n * c, dtype=acc) if bias is None else bias.to(acc).repeat(n)
     y = torch.empty(n * c, oh, ow, dtype=acc)
-    signs = torch.zeros(n * c, mh_all, mw_all, dtype=torch.uint8)
+    if mode == cfl.ACTIVATE:
+        sg = torch.zeros(n * c, mh_all, mw_all, dtype=torch.uint8)
+    else:
+        sg = signs.reshape(n * c, mh_all, mw_all)
     for ty in range(-(-oh // th)):
         for tx in range(-(-ow // tw)):
             ox0, oy0 = tx * tw, ty * th
-            j0x, j0y = ox0 * dx, oy0 * dy
-            i0x, i0y = -((-(j0x - px0)) // up), -((-(j0y - py0)) // up)  # ceil division
+            j0x, j0y = ox0 * dx - pdx, oy0 * dy - pdy
+            i0x, i0y = -((-(j0x - px0)) // upx), -((-(j0y - py0)) // upy)  # ceil division
             xs = torch.zeros(n * c, ih, iw, dtype=acc)
             for r in range(ih):
                 for q in range(iw):
                     iy, ix = i0y + r, i0x + q
                     if 0 <= iy < h and 0 <= ix < w:
                         xs[:, r, q] = xa[:, iy, ix] + bv
-            a = torch.zeros(n * c, ih, mw, dtype=acc)
-            for jx in range(mw):
-                bx = j0x + jx - px0
-                for kx in range((-bx) % up, kux, up):
-                    q = (bx + kx) // up - i0x
-                    assert 0 <= q < iw
-                    a[:, :, jx] += fp.wux[kx] * xs[:, :, q]
             mid = torch.zeros(n * c, mh, mw, dtype=acc)
-            for jy in range(mh):
-                by = j0y + jy - py0
-                for ky in range((-by) % up, kuy, up):
-                    r = (by + ky) // up - i0y
-                    assert 0 <= r < ih
-                    mid[:, jy, :] += fp.wuy[ky] * a[:, r, :]
-            pos = mid > 0
-            v = torch.where(pos, mid * fp.gain, mid * fp.slope * fp.gain)
-            s = torch.where(pos, 0, 1).to(torch.uint8)
-            if fp.clamp >= 0:
-                s[(v > fp.clamp) | (v < -fp.clamp)] = 2
-                v = v.clamp(-fp.clamp, fp.clamp)
-            gy, gx = min(mh, mh_all - j0y), min(mw, mw_all - j0x)
-            if gy > 0 and gx > 0:
-                signs[:, j0y:j0y + gy, j0x:j0x + gx] = s[:, :gy, :gx]
+            if fp.wu2 is None:
+                a = torch.zeros(n * c, ih, mw, dtype=acc)
+                for jx in range(mw):
+                    bx = j0x + jx - px0
+                    for kx in range((-bx) % upx, kux, upx):
+                        q = (bx + kx) // upx - i0x
+                        assert 0 <= q < iw
+                        a[:, :, jx] += fp.wux[kx] * xs[:, :, q]
+                for jy in range(mh):
+                    by = j0y + jy - py0
+                    for ky in range((-by) % upy, kuy, upy):
+                        r = (by + ky) // upy - i0y
+                        assert 0 <= r < ih
+                        mid[:, jy, :] += fp.wuy[ky] * a[:, r, :]
+            else:  # one-hot tap tables per axis (the kernel's nested polyphase loops), then one einsum
+                ry = torch.zeros(mh, kuy, ih, dtype=acc)
+                for jy in range(mh):
+                    by = j0y + jy - py0
+                    for ky in range((-by) % upy, kuy, upy):
+                        r = (by + ky) // upy - i0y
+                        assert 0 <= r < ih
+                        ry[jy, ky, r] = 1
+                rx = torch.zeros(mw, kux, iw, dtype=acc)
+                for jx in range(mw):
+                    bx = j0x + jx - px0
+                    for kx in range((-bx) % upx, kux, upx):
+                        q = (bx + kx) // upx - i0x
+                        assert 0 <= q < iw
+                        rx[jx, kx, q] = 1
+                mid = torch.einsum("prq,akr,blq,kl->pab", xs, ry, rx, fp.wu2)
+            # the tile's window of the grid: rows [y0, y1) of the tile are grid rows [j0y + y0, ...)
+            y0, y1 = max(0, -j0y), max(0, min(mh, mh_all - j0y))
+            x0, x1 = max(0, -j0x), max(0, min(mw, mw_all - j0x))
+            on = torch.zeros(mh, mw, dtype=torch.bool)
+            on[y0:y1, x0:x1] = True
+            if mode == cfl.ACTIVATE:
+                pos = mid > 0
+                v = torch.where(pos, mid * fp.gain, mid * fp.slope * fp.gain)
+                s = torch.where(pos, 0, 1).to(torch.uint8)
+                if fp.clamp >= 0:
+                    s[(v > fp.clamp) | (v < -fp.clamp)] = 2
+                    v = v.clamp(-fp.clamp, fp.clamp)
+                if y1 > y0 and x1 > x0:
+                    sg[:, j0y + y0:j0y + y1, j0x + x0:j0x + x1] = s[:, y0:y1, x0:x1]
+            else:
+                d = torch.zeros(n * c, mh, mw, dtype=acc)
+                if y1 > y0 and x1 > x0:
+                    win = sg[:, j0y + y0:j0y + y1, j0x + x0:j0x + x1]
+                    dw = torch.zeros(win.shape, dtype=acc)
+                    dw[win == 0] = fp.gain
+                    dw[win == 1] = fp.slope * fp.gain
+                    d[:, y0:y1, x0:x1] = dw
+                v = mid * d
+            v = torch.where(on, v, torch.zeros((), dtype=acc))
             out = torch.zeros(n * c, th, tw, dtype=acc)
-            if sep:
+            if fp.wd2 is None:
                 b = torch.zeros(n * c, mh, tw, dtype=acc)
                 for o in range(tw):
                     for k in range(kdx):
@@ -139,15 +173,15 @@ def emulate_fused(x, fp, bias, tile):
                         out[:, oy, ox] = (win * fp.wd2).sum(dim=[1, 2])
             hy, hx = min(th, oh - oy0), min(tw, ow - ox0)
             y[:, oy0:oy0 + hy, ox0:ox0 + hx] = out[:, :hy, :hx]
-    return y.to(x.dtype).reshape(n, c, oh, ow), signs.reshape(n, c, mh_all, mw_all)
+    return y.to(x.dtype).reshape(n, c, oh, ow), sg.reshape(n, c, mh_all, mw_all)
 
 
-def emulate_fused_forward(x, fp, bias):
-    """``_fused_forward`` with the emulated kernel and small tiles (several per plane, ragged
+def emulate_fused_run(x, fp, bias, signs, mode):
+    """``_fused_run`` with the emulated kernel and small tiles (several per plane, ragged
     edges), so the halo math is exercised."""
     assert x.is_contiguous()
     tile = cfl.pick_tile(fp.out_hw, lambda th, tw: th * tw <= 12, edge=4)
-    return emulate_fused(x, fp, bias, tile)
+    return emulate_fused(x, fp, bias, tile, signs, mode)
 
 
 @pytest.fixture(params=["fused", "chain"])
@@ -155,7 +189,7 @@ def emulated(request, monkeypatch):
     """The kernels replaced by their emulations; the forward through the fused kernel where the
     plan allows it, or (``chain``) through the chain of resample passes only."""
     monkeypatch.setattr(cfl, "_resample", emulate_resample)
-    monkeypatch.setattr(cfl, "_fused_forward", emulate_fused_forward)
+    monkeypatch.setattr(cfl, "_fused_run", emulate_fused_run)
     monkeypatch.setattr(cfl, "FUSED", request.param == "fused")
     return request.param
 
@@ -305,10 +339,17 @@ def test_errors():
         cfl.filtered_lrelu_cuda(x, b=torch.ones(3))
 
 
+def chain_adjoint(plan, dy, signs):
+    """The adjoint as the chain of transposed passes (what the fused adjoint replaces)."""
+    adj = tuple(p.adjoint() for p in reversed(plan.passes))
+    return plan._run(dy, adj, len(plan.passes) - 1 - (plan.act + 1), cfl.FIXED, signs, None)[0]
+
+
 @pytest.mark.parametrize("cfg", range(4))
 def test_fused_kernel_tiles_equal_the_chain(monkeypatch, cfg):
     """The fused kernel's tiles, whatever their size (1×1, ragged, one tile for everything),
-    give the chain's output and, on every intermediate sample an output reads, its signs."""
+    give the chain's results in every direction: the forward (and, on every intermediate
+    sample an output reads, its signs), the fixed-derivative forward and the adjoint."""
     monkeypatch.setattr(cfl, "_resample", emulate_resample)
     shape, outs, kw = _stylegan3_configs()[cfg]
     g = torch.Generator().manual_seed(cfg)
@@ -316,31 +357,40 @@ def test_fused_kernel_tiles_equal_the_chain(monkeypatch, cfg):
     b = torch.randn(shape[1], generator=g, dtype=torch.float64)
     plan = cfl.make_plan(x, kw["fu"], kw["fd"], kw["up"], kw["down"], kw["padding"], kw["gain"], kw["slope"],
                          kw["clamp"], False)
-    assert plan.fused is not None, "the StyleGAN3 layers must take the fused path"
+    assert plan.fused is not None and plan.fused_adj is not None, "StyleGAN3 layers must take the fused path"
     y_chain, s_chain = plan._run(x, plan.passes, plan.act, cfl.ACTIVATE, None, b)
+    f_chain = plan._run(x, plan.passes, plan.act, cfl.FIXED, s_chain, None)[0]
+    dy = torch.randn(y_chain.shape, generator=g, dtype=torch.float64)
+    a_chain = chain_adjoint(plan, dy, s_chain)
     fp = plan.fused
-    kd = fp.wdy.numel() if fp.wd2 is None else fp.wd2.shape[0]
-    read = ((outs - 1) * fp.down[1] + kd, (outs - 1) * fp.down[0] + kd)  # intermediate samples outputs read
+    kdx, kdy = fp.filter_sizes()[2:]
+    read = ((outs - 1) * fp.down[1] + kdy, (outs - 1) * fp.down[0] + kdx)  # intermediate samples outputs read
     for tile in [(1, 1), (2, 3), (5, 4), (outs, outs)]:
         y, s = emulate_fused(x, fp, b, tile)
-        torch.testing.assert_close(y, y_chain, rtol=1e-12, atol=1e-12, msg=f"tile {tile}")
+        torch.testing.assert_close(y, y_chain, rtol=1e-12, atol=1e-12, msg=f"forward, tile {tile}")
         assert torch.equal(s[..., :read[0], :read[1]], s_chain[..., :read[0], :read[1]]), f"tile {tile}"
+        f, _ = emulate_fused(x, fp, None, tile, s_chain, cfl.FIXED)
+        torch.testing.assert_close(f, f_chain, rtol=1e-12, atol=1e-12, msg=f"fixed, tile {tile}")
+        adj_tile = (min(tile[0], shape[2]), min(tile[1], shape[3]))
+        a, _ = emulate_fused(dy, plan.fused_adj, None, adj_tile, s_chain, cfl.FIXED)
+        torch.testing.assert_close(a, a_chain, rtol=1e-12, atol=1e-12, msg=f"adjoint, tile {adj_tile}")
 
 
 def test_fused_path_is_taken_and_tiles_fit(monkeypatch):
-    """The forward of a separable layer goes through ``_fused_forward`` once (no chain passes);
+    """Forward and backward of a separable layer are one ``_fused_run`` each (no chain passes);
     ``pick_tile`` splits outputs evenly and halves the tile until it fits."""
     calls = []
     monkeypatch.setattr(cfl, "_resample", lambda *a, **k: calls.append("chain") or emulate_resample(*a, **k))
-    monkeypatch.setattr(cfl, "_fused_forward", lambda *a: calls.append("fused") or emulate_fused_forward(*a))
+    monkeypatch.setattr(cfl, "_fused_run", lambda *a: calls.append("fused") or emulate_fused_run(*a))
     monkeypatch.setattr(cfl, "FUSED", True)
     shape, outs, kw = _stylegan3_configs()[0]
-    cfl.filtered_lrelu_cuda(torch.randn(shape, dtype=torch.float64), **kw)
-    assert calls == ["fused"]
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    cfl.filtered_lrelu_cuda(x, **kw).sum().backward()
+    assert calls == ["fused", "fused"]
     monkeypatch.setattr(cfl, "FUSED", False)
     calls.clear()
-    cfl.filtered_lrelu_cuda(torch.randn(shape, dtype=torch.float64), **kw)
-    assert calls == ["chain"] * 4
+    cfl.filtered_lrelu_cuda(x, **kw).sum().backward()
+    assert calls == ["chain"] * 8
     assert cfl.pick_tile((36, 36), lambda th, tw: True) == (12, 12)
     assert cfl.pick_tile((64, 20), lambda th, tw: True) == (16, 10)
     assert cfl.pick_tile((36, 36), lambda th, tw: th * tw <= 100) == (8, 8)  # 16 -> 8: ceil(36/5) = 8
