@@ -54,7 +54,7 @@ __host__ __device__ __forceinline__ TileGeom tile_geom(const FusedParams& p) {
 template <typename T, bool kSepA, bool kSepB>
 __global__ void fused_kernel(FusedParams p) {
     using Acc = typename AccOf<T>::type;
-    extern __shared__ unsigned char smem_raw[];
+    extern __shared__ __align__(16) unsigned char smem_raw[];  // double tiles need 8-byte alignment
     Acc* smem = reinterpret_cast<Acc*>(smem_raw);
     const TileGeom g = tile_geom(p);
     Acc* xs = smem;                               // [ih, iw]  input tile + halo, bias added
