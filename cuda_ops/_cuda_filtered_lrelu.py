@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,8 @@ _CODES = {torch.float32: 0, torch.float16: 1, torch.float64: 2}
 PLAIN, ACTIVATE, FIXED = 0, 1, 2
 FUSED = os.environ.get("GANSCOPE_FLRELU_FUSED", "1") != "0"
 FUSED_TILE = 16  # output tile edge of the fused kernel (smaller where the output or shared memory asks)
+FUSED_CHECK_TOL = 1e-4  # largest relative difference from the chain the self-check accepts (float32)
+_fused_checked: dict[str, bool] = {}  # device -> the fused kernel passed its self-check there
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -199,6 +202,55 @@ def _fused_run(x: torch.Tensor, fp: _FusedPlan, bias: torch.Tensor | None, signs
     return y, s
 
 
+def _fused_ok(device: torch.device) -> bool:
+    """Whether the fused kernel may run on ``device``. On first use there it runs once against
+    the chain of resample passes (a small layer, every direction, separable and 2-D down
+    filters); if it fails or disagrees it is turned off for the process with one warning, so a
+    kernel fault costs speed, never a wrong image."""
+    key = str(device)
+    if key not in _fused_checked:
+        _fused_checked[key] = False  # while checking, the chain serves (and no recursion)
+        try:
+            err = _fused_self_check(device)
+            ok, reason = err <= FUSED_CHECK_TOL, f"it differs from the chain of passes by {err:.3g} (relative)"
+        except Exception as e:  # a build, launch or shape fault: report it, keep working
+            ok, reason = False, f"{type(e).__name__}: {str(e).strip()[:200]}"
+        if not ok:
+            warnings.warn(f"filtered_lrelu: the fused CUDA kernel failed its self-check on {key} ({reason}); "
+                          "using the chain of resample passes instead (slower, same results). Please report this.",
+                          RuntimeWarning, stacklevel=3)
+        _fused_checked[key] = ok
+    return _fused_checked[key]
+
+
+def _fused_self_check(device: torch.device) -> float:
+    """Largest relative difference between the fused kernel and the chain on a small random
+    StyleGAN3-like layer (up 2, down 2, clamp), forward, fixed and adjoint, in float32."""
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn([2, 3, 14, 13], generator=g) * 2).to(device)
+    b = torch.randn([3], generator=g).to(device)
+    fu = torch.rand([6], generator=g).to(device)
+    worst = 0.0
+    for fd in (torch.rand([4], generator=g).to(device), torch.rand([4, 4], generator=g).to(device)):
+        plan = make_plan(x, fu, fd, 2, 2, [4, 3, 4, 2], math.sqrt(2), 0.2, 1.5, False)
+        if plan.fused is None or plan.fused_adj is None:
+            raise RuntimeError("the self-check layer has no fused plan")
+        y0, s0 = plan._run(x, plan.passes, plan.act, ACTIVATE, None, b)
+        r = _fused_run(x, plan.fused, b, None, ACTIVATE)
+        if r is None:  # no tile fits: the chain would run anyway
+            continue
+        f0 = plan._run(x, plan.passes, plan.act, FIXED, s0, None)[0]
+        dy = torch.randn(y0.shape, generator=g).to(device)
+        pairs = [(r[0], y0), (_fused_run(x, plan.fused, None, s0, FIXED)[0], f0),
+                 (_fused_run(dy, plan.fused_adj, None, s0, FIXED)[0], plan._chain_adjoint(dy, s0))]
+        for got, want in pairs:
+            if got.shape != want.shape:
+                raise RuntimeError(f"shape {tuple(got.shape)} instead of {tuple(want.shape)}")
+            scale = want.abs().max().clamp_min(1e-12)
+            worst = max(worst, float(((got.double() - want.double()).abs().max() / scale).item()))
+    return worst
+
+
 @dataclass(frozen=True, eq=False)
 class _Plan:
     passes: tuple[_Pass, ...]  # upsampling pass(es), then downsampling pass(es)
@@ -229,7 +281,7 @@ class _Plan:
     def forward(self, x: torch.Tensor, b: torch.Tensor | None, signs: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """signs None: activate and record the signs; else multiply by the recorded derivative."""
-        if self.fused is not None and FUSED:
+        if self.fused is not None and FUSED and _fused_ok(x.device):
             r = _fused_run(x.contiguous(), self.fused, b if signs is None else None, signs,
                            ACTIVATE if signs is None else FIXED)
             if r is not None:
@@ -239,10 +291,13 @@ class _Plan:
         return self._run(x, self.passes, self.act, FIXED, signs, None)[0], signs
 
     def adjoint(self, dy: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-        if self.fused_adj is not None and FUSED:
+        if self.fused_adj is not None and FUSED and _fused_ok(dy.device):
             r = _fused_run(dy.contiguous(), self.fused_adj, None, signs, FIXED)
             if r is not None:
                 return r[0]
+        return self._chain_adjoint(dy, signs)
+
+    def _chain_adjoint(self, dy: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
         adj = tuple(p.adjoint() for p in reversed(self.passes))
         # the adjoint of the first downsampling pass ends on the intermediate grid
         epi = len(self.passes) - 1 - (self.act + 1)

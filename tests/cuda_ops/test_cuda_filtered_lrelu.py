@@ -152,7 +152,6 @@ def test_fused_kernel_equals_the_chain(cfg, dtype):
     same order, so results agree to rounding and the signs exactly (on the intermediate samples
     the outputs read, bar a sample within rounding of a kink), at several batch/channel counts."""
     from cuda_ops import _cuda_filtered_lrelu as cfl
-    from tests.cuda_ops.test_cuda_filtered_lrelu_cpu import chain_adjoint
     shape, outs, kw = _stylegan3_configs()[cfg]
     kw = _kw_to(kw, torch.float64)
     tol = 1e-3 if dtype == torch.float16 else 1e-5
@@ -178,5 +177,16 @@ def test_fused_kernel_equals_the_chain(cfg, dtype):
         f_chain = plan._run(x, plan.passes, plan.act, cfl.FIXED, s_chain, None)[0]
         close(cfl._fused_run(x, plan.fused, None, s_chain, cfl.FIXED)[0], f_chain, "fixed")
         dy = torch.randn(y.shape, generator=g, device=DEV, dtype=torch.float64).to(dtype)
-        close(cfl._fused_run(dy, plan.fused_adj, None, s_chain, cfl.FIXED)[0], chain_adjoint(plan, dy, s_chain),
+        close(cfl._fused_run(dy, plan.fused_adj, None, s_chain, cfl.FIXED)[0], plan._chain_adjoint(dy, s_chain),
               "adjoint")
+
+
+def test_fused_self_check_passes_on_this_device():
+    """The first-use self-check accepts the compiled fused kernel here (else it would be off)."""
+    import warnings
+    from cuda_ops import _cuda_filtered_lrelu as cfl
+    cfl._fused_checked.pop(str(torch.device(DEV, torch.cuda.current_device())), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        err = cfl._fused_self_check(torch.device(DEV, torch.cuda.current_device()))
+    assert err <= cfl.FUSED_CHECK_TOL, f"fused kernel vs chain: relative difference {err:.3g}"

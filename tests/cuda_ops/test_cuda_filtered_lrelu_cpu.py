@@ -191,6 +191,7 @@ def emulated(request, monkeypatch):
     monkeypatch.setattr(cfl, "_resample", emulate_resample)
     monkeypatch.setattr(cfl, "_fused_run", emulate_fused_run)
     monkeypatch.setattr(cfl, "FUSED", request.param == "fused")
+    monkeypatch.setattr(cfl, "_fused_checked", {"cpu": True})  # the self-check has its own test
     return request.param
 
 
@@ -339,12 +340,6 @@ def test_errors():
         cfl.filtered_lrelu_cuda(x, b=torch.ones(3))
 
 
-def chain_adjoint(plan, dy, signs):
-    """The adjoint as the chain of transposed passes (what the fused adjoint replaces)."""
-    adj = tuple(p.adjoint() for p in reversed(plan.passes))
-    return plan._run(dy, adj, len(plan.passes) - 1 - (plan.act + 1), cfl.FIXED, signs, None)[0]
-
-
 @pytest.mark.parametrize("cfg", range(4))
 def test_fused_kernel_tiles_equal_the_chain(monkeypatch, cfg):
     """The fused kernel's tiles, whatever their size (1×1, ragged, one tile for everything),
@@ -361,7 +356,7 @@ def test_fused_kernel_tiles_equal_the_chain(monkeypatch, cfg):
     y_chain, s_chain = plan._run(x, plan.passes, plan.act, cfl.ACTIVATE, None, b)
     f_chain = plan._run(x, plan.passes, plan.act, cfl.FIXED, s_chain, None)[0]
     dy = torch.randn(y_chain.shape, generator=g, dtype=torch.float64)
-    a_chain = chain_adjoint(plan, dy, s_chain)
+    a_chain = plan._chain_adjoint(dy, s_chain)
     fp = plan.fused
     kdx, kdy = fp.filter_sizes()[2:]
     read = ((outs - 1) * fp.down[1] + kdy, (outs - 1) * fp.down[0] + kdx)  # intermediate samples outputs read
@@ -383,6 +378,7 @@ def test_fused_path_is_taken_and_tiles_fit(monkeypatch):
     monkeypatch.setattr(cfl, "_resample", lambda *a, **k: calls.append("chain") or emulate_resample(*a, **k))
     monkeypatch.setattr(cfl, "_fused_run", lambda *a: calls.append("fused") or emulate_fused_run(*a))
     monkeypatch.setattr(cfl, "FUSED", True)
+    monkeypatch.setattr(cfl, "_fused_checked", {"cpu": True})
     shape, outs, kw = _stylegan3_configs()[0]
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     cfl.filtered_lrelu_cuda(x, **kw).sum().backward()
@@ -395,3 +391,36 @@ def test_fused_path_is_taken_and_tiles_fit(monkeypatch):
     assert cfl.pick_tile((64, 20), lambda th, tw: True) == (16, 10)
     assert cfl.pick_tile((36, 36), lambda th, tw: th * tw <= 100) == (8, 8)  # 16 -> 8: ceil(36/5) = 8
     assert cfl.pick_tile((5, 5), lambda th, tw: False) is None
+
+
+def test_fused_self_check_turns_a_faulty_kernel_off(monkeypatch):
+    """On first use per device the fused kernel is checked against the chain; a kernel that
+    disagrees or fails is turned off with one warning and the chain gives the right result."""
+    import warnings
+    monkeypatch.setattr(cfl, "_resample", emulate_resample)
+    monkeypatch.setattr(cfl, "FUSED", True)
+    monkeypatch.setattr(cfl, "_fused_checked", {})
+    monkeypatch.setattr(cfl, "_fused_run", emulate_fused_run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cfl._fused_ok(torch.device("cpu"))  # the emulated kernel passes, silently
+
+    def off_by_a_percent(x, fp, bias, signs, mode):
+        y, s = emulate_fused_run(x, fp, bias, signs, mode)
+        return y * 1.01, s
+
+    def broken(*a):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    shape, outs, kw = _stylegan3_configs()[0]
+    x = torch.randn(shape, dtype=torch.float64)
+    for fault, says in ((off_by_a_percent, "differs from the chain of passes by 0.01"), (broken, "illegal memory")):
+        monkeypatch.setattr(cfl, "_fused_checked", {})
+        monkeypatch.setattr(cfl, "_fused_run", fault)
+        with pytest.warns(RuntimeWarning, match=says):
+            y = cfl.filtered_lrelu_cuda(x, **kw)
+        assert cfl._fused_checked == {"cpu": False}
+        torch.testing.assert_close(y, filtered_lrelu_ref(x, **kw), rtol=1e-10, atol=1e-10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per device
+            cfl.filtered_lrelu_cuda(x, **kw)
