@@ -4,8 +4,9 @@ Every op takes ``impl='auto'|'ref'|'cuda'``:
 
 * ``'ref'``  – plain PyTorch; this is the definition of the op and runs on any device.
 * ``'cuda'`` – the fused kernel; an error if it cannot be used for this tensor.
-* ``'auto'`` – the kernel when it is built and the tensor is on a CUDA device, otherwise the
-  reference (with one warning per op when a CUDA tensor has to fall back).
+* ``'auto'`` – the kernel when it is built, the tensor is on a CUDA device and the kernel has
+  passed its first-use check against the reference there (``cuda_ops._self_check``), otherwise
+  the reference (with one warning per op when a CUDA tensor has to fall back).
 
 ``GANSCOPE_OPS_IMPL=ref`` in the environment forces the reference everywhere.
 """
@@ -48,6 +49,10 @@ def resolve_impl(op: str, impl: str, x: torch.Tensor) -> str:
         return "ref"
     available, reason = fused_kernels_status(op)
     if available and x.device.type == "cuda":
+        if impl == "auto":
+            from cuda_ops._self_check import kernel_ok
+            if not kernel_ok(op, x.device):  # it warned once, saying why
+                return "ref"
         return "cuda"
     if impl == "cuda":
         where = "" if x.device.type == "cuda" else f" (the tensor is on {x.device.type})"
