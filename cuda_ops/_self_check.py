@@ -68,11 +68,18 @@ def relative_error(op: str, device: torch.device, candidate: Callable | None = N
             inputs = [xi] + ([kwi["b"]] if isinstance(kwi.get("b"), torch.Tensor) else [])
             grads = torch.autograd.grad((y * w).sum(), inputs)
             results.append([y.detach(), *grads])
-        for want, got in zip(*results):
-            if got.shape != want.shape:
-                raise RuntimeError(f"shape {tuple(got.shape)} instead of {tuple(want.shape)}")
-            scale = want.abs().max().clamp_min(1e-12)
-            worst = max(worst, float(((got.double() - want.double()).abs().max() / scale).item()))
+        worst = max(worst, max_relative_difference(zip(results[1], results[0])))
+    return worst
+
+
+def max_relative_difference(pairs) -> float:
+    """Largest ``max|got - want| / max|want|`` over (got, want) pairs; a shape mismatch raises."""
+    worst = 0.0
+    for got, want in pairs:
+        if got.shape != want.shape:
+            raise RuntimeError(f"shape {tuple(got.shape)} instead of {tuple(want.shape)}")
+        scale = want.abs().max().clamp_min(1e-12)
+        worst = max(worst, float(((got.double() - want.double()).abs().max() / scale).item()))
     return worst
 
 

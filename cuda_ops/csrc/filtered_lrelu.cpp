@@ -121,6 +121,14 @@ std::vector<torch::Tensor> resample(torch::Tensor x, torch::Tensor w, c10::optio
     return {y, s};
 }
 
+// Shared memory one block may use on the current device (with the opt-in above 48 KB).
+int max_smem_per_block() {
+    int dev = 0, bytes = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    return bytes;
+}
+
 // Step A + epilogue + step B in one launch (see FusedParams in filtered_lrelu.h). x: [N, C, H, W]
 // contiguous; step A's filter is wux [kux] + wuy [kuy] (separable) or wu2 [kuy, kux], step B's
 // wdx [kdx] + wdy [kdy] or wd2 [kdy, kdx]; all in correlation orientation with their gains, in
@@ -235,9 +243,7 @@ std::vector<torch::Tensor> fused(torch::Tensor x, c10::optional<torch::Tensor> w
     p.clamp = clamp;
     p.dtype = code;
     const size_t smem = ganscope_flrelu::fused_smem_bytes(p);
-    int dev = 0, max_smem = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    const int max_smem = max_smem_per_block();
     TORCH_CHECK(smem > 0 && smem <= static_cast<size_t>(max_smem), "filtered_lrelu (CUDA, fused): tile ", tile_h, "x",
                 tile_w, " needs ", smem, " bytes of shared memory, the device allows ", max_smem, "; use a smaller tile");
     const cudaError_t err = ganscope_flrelu::launch_fused(p, c10::cuda::getCurrentCUDAStream());
@@ -265,10 +271,7 @@ std::vector<int64_t> fused_smem(int64_t dtype, int64_t kux, int64_t kuy, bool se
     p.down_y = static_cast<int>(down_y);
     p.tile_h = static_cast<int>(tile_h);
     p.tile_w = static_cast<int>(tile_w);
-    int dev = 0, max_smem = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    return {static_cast<int64_t>(ganscope_flrelu::fused_smem_bytes(p)), static_cast<int64_t>(max_smem)};
+    return {static_cast<int64_t>(ganscope_flrelu::fused_smem_bytes(p)), static_cast<int64_t>(max_smem_per_block())};
 }
 
 }  // namespace

@@ -5,27 +5,15 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 #include "filtered_lrelu.h"
+#include "filtered_lrelu_device.cuh"
 
 namespace ganscope_flrelu {
 namespace {
 
-template <typename T> struct AccOf { using type = float; };
-template <> struct AccOf<double> { using type = double; };
-
-template <typename A> __device__ __forceinline__ A load_as(const float* p) { return static_cast<A>(*p); }
-template <typename A> __device__ __forceinline__ A load_as(const double* p) { return static_cast<A>(*p); }
-template <typename A> __device__ __forceinline__ A load_as(const __half* p) { return static_cast<A>(__half2float(*p)); }
-
-__device__ __forceinline__ void store(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store(float* p, double v) { *p = static_cast<float>(v); }
-__device__ __forceinline__ void store(double* p, double v) { *p = v; }
-__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
-
-// Non-negative remainder.
-__device__ __forceinline__ int pmod(int a, int m) {
-    int r = a % m;
-    return r < 0 ? r + m : r;
-}
+using dev::AccOf;
+using dev::load_as;
+using dev::pmod;
+using dev::store;
 
 template <typename Tin, typename Tout, typename Acc>
 __global__ void resample_kernel(ResampleParams p) {
