@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from gan_core.models.demo import DEMO_CHECKPOINT
+
 from tests.visualizer.conftest import screenshot, show, ui_click, ui_set
 
 pytestmark = pytest.mark.gui
@@ -307,7 +309,7 @@ def test_stylegan3_model_disables_noise_with_a_reason(app, tiny_sg2):
     assert r.error is None
     assert not dpg.get_item_configuration("noise.mode")["enabled"]
     assert dpg.is_item_shown("noise.reason") and "StyleGAN3" in dpg.get_value("noise.reason")
-    assert "untrained" in dpg.get_value("model.label")
+    assert ("untrained" in dpg.get_value("model.label")) == (not DEMO_CHECKPOINT.exists())
     # per-layer mixing still works on StyleGAN3
     base = show(app, mix_layers=()).image
     ui_click("mix.fine")
