@@ -144,7 +144,10 @@ def _build(op: str):
 
 
 def load(op: str):
-    """The compiled extension of ``op``, building it on first use; RuntimeError if it cannot be."""
+    """The compiled extension of ``op``, building it on first use; RuntimeError if it cannot be.
+    Inside ``emulated_kernels()``, the CPU emulation build of the same sources."""
+    if _emulating:
+        return load_emulated(op)
     with _lock:
         if op in _modules:
             return _modules[op]
@@ -165,11 +168,82 @@ def kernel_status(op: str) -> tuple[bool, str]:
     """(available, reason): whether ``op``'s kernel is built and loaded (building it if needed)."""
     if os.environ.get("GANSCOPE_OPS_IMPL", "").strip().lower() == "ref":
         return False, "GANSCOPE_OPS_IMPL=ref forces the reference"
+    if not _emulating and not torch.cuda.is_available():
+        return False, "no CUDA device is available"
     try:
         load(op)
     except RuntimeError as e:
         return False, str(e)
     return True, ""
+
+
+# -- the same kernel sources on the CPU (tests without a GPU) -------------------------------------
+
+EMULATION = CSRC / "emulation"
+_emulating = False
+
+
+@contextlib.contextmanager
+def emulated_kernels():
+    """Within this block the ops' kernels are the CPU emulation builds (``load_emulated``) and
+    run on CPU tensors: ``impl='cuda'`` and ``'auto'`` use them for tensors on the CPU, exactly
+    as they use the real kernels for CUDA tensors. For tests; not thread-safe."""
+    global _emulating
+    before = _emulating
+    _emulating = True
+    try:
+        yield
+    finally:
+        _emulating = before
+
+
+def kernel_device_type() -> str:
+    """The device type whose tensors the kernels take: "cuda", or "cpu" while emulated."""
+    return "cpu" if _emulating else "cuda"
+
+
+EMU_FLAGS = ["-O2", "-DGANSCOPE_CUDA_EMULATION", "-Wno-attributes"]
+_emulated: dict[str, object] = {}
+
+
+def emulation_headers() -> list[Path]:
+    return sorted(p for p in EMULATION.rglob("*.h"))
+
+
+def load_emulated(op: str):
+    """``op``'s extension built from the same sources for the CPU emulator in
+    ``csrc/emulation/`` (kernels run on CPU tensors, one block after another, each thread a
+    fiber; see emulator.h). For tests on machines without a GPU; never used by the ops
+    themselves. Cached like the real build (key: the sources, the emulator, PyTorch)."""
+    with _lock:
+        if op in _emulated:
+            return _emulated[op]
+        from torch.utils import cpp_extension
+        h = hashlib.sha256()
+        for p in sources(op) + headers() + emulation_headers():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+        h.update(" ".join([torch.__version__, sys.version.split()[0], *EMU_FLAGS]).encode())
+        key = h.hexdigest()[:16]
+        name = f"ganscope_{op}_emulated_{key}"
+        build_dir = cache_root() / f"{op}-emulated-{key}"
+        with _file_lock(cache_root() / f"{op}-emulated-{key}.lock"):
+            build_dir.mkdir(parents=True, exist_ok=True)
+            srcs = []
+            for src in sources(op):
+                if src.suffix == ".cu":  # the C++ compiler reads .cu through a .cpp that includes it
+                    wrapper = build_dir / f"emulated_{src.stem}.cpp"
+                    text = f'#include "{src}"\n'
+                    if not wrapper.exists() or wrapper.read_text() != text:
+                        wrapper.write_text(text)
+                    srcs.append(str(wrapper))
+                else:
+                    srcs.append(str(src))
+            mod = cpp_extension.load(name=name, sources=srcs, build_directory=str(build_dir),
+                                     extra_cflags=EMU_FLAGS, extra_include_paths=[str(EMULATION), str(CSRC)],
+                                     verbose=os.environ.get("GANSCOPE_CUDA_VERBOSE") == "1")
+        _emulated[op] = mod
+        return mod
 
 
 # -- the ops' CUDA entry points (autograd wrappers live in cuda_ops/_cuda_<op>.py) ----------------

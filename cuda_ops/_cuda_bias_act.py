@@ -105,7 +105,8 @@ def _format(x: torch.Tensor) -> torch.memory_format:
 def bias_act_cuda(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
                   alpha: float | None = None, gain: float | None = None, clamp: float | None = None) -> torch.Tensor:
     """The semantics of ``cuda_ops.bias_act_ref`` on the fused kernel (x on a CUDA device)."""
-    if not x.is_cuda:
+    from cuda_ops._build import kernel_device_type
+    if x.device.type != kernel_device_type():
         raise ValueError("bias_act_cuda: x must be on a CUDA device")
     if x.dtype not in (torch.float32, torch.float16, torch.float64):
         raise ValueError(f"bias_act_cuda: dtype {x.dtype} is not supported")

@@ -27,12 +27,7 @@ def fused_kernels_status(op: str) -> tuple[bool, str]:
     The kernels are compiled on first use by ``cuda_ops._build``; when that module is
     missing or the build fails, the reason says why so ``impl='cuda'`` can report it.
     """
-    if not torch.cuda.is_available():
-        return False, "no CUDA device is available"
-    try:
-        from cuda_ops import _build  # noqa: F401  (added with the fused kernels)
-    except ImportError:
-        return False, "this version of ganscope has no fused CUDA kernels for it yet"
+    from cuda_ops import _build
     return _build.kernel_status(op)
 
 
@@ -45,17 +40,19 @@ def resolve_impl(op: str, impl: str, x: torch.Tensor) -> str:
         return "ref"
     if impl == "ref":
         return "ref"
-    if impl == "auto" and x.device.type != "cuda":
+    from cuda_ops._build import kernel_device_type
+    on_kernel_device = x.device.type == kernel_device_type()  # "cuda" (or "cpu" when emulated)
+    if impl == "auto" and not on_kernel_device:
         return "ref"
     available, reason = fused_kernels_status(op)
-    if available and x.device.type == "cuda":
+    if available and on_kernel_device:
         if impl == "auto":
             from cuda_ops._self_check import kernel_ok
             if not kernel_ok(op, x.device):  # it warned once, saying why
                 return "ref"
         return "cuda"
     if impl == "cuda":
-        where = "" if x.device.type == "cuda" else f" (the tensor is on {x.device.type})"
+        where = "" if on_kernel_device else f" (the tensor is on {x.device.type})"
         raise RuntimeError(f"{op}: impl='cuda' was asked for but cannot be used{where}: {reason}. "
                            "Use impl='auto' or impl='ref'.")
     if op not in _warned:

@@ -2,6 +2,7 @@
 // Half inputs are computed in float and rounded once; doubles stay double.
 #include <cuda_fp16.h>
 #include "bias_act.h"
+#include "launch.cuh"
 
 namespace ganscope_bias_act {
 namespace {
@@ -84,7 +85,7 @@ template <typename T> cudaError_t launch_typed(const Params& p, cudaStream_t str
     const int threads = 256;
     int64_t blocks = (p.numel + threads - 1) / threads;
     if (blocks > 65535LL * 8) blocks = 65535LL * 8;  // grid-stride loop covers the rest
-    bias_act_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(p);
+    GANSCOPE_LAUNCH(static_cast<unsigned>(blocks), threads, 0, stream, bias_act_kernel<T>)(p);
     return cudaGetLastError();
 }
 

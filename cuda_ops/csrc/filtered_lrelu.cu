@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "filtered_lrelu.h"
 #include "filtered_lrelu_device.cuh"
+#include "launch.cuh"
 
 namespace ganscope_flrelu {
 namespace {
@@ -83,7 +84,7 @@ cudaError_t launch_typed(const ResampleParams& p, cudaStream_t stream) {
     const int threads = 256;
     int64_t blocks = (total + threads - 1) / threads;
     if (blocks > (int64_t(1) << 20)) blocks = int64_t(1) << 20;
-    resample_kernel<Tin, Tout, Acc><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(p);
+    GANSCOPE_LAUNCH(static_cast<unsigned>(blocks), threads, 0, stream, resample_kernel<Tin, Tout, Acc>)(p);
     return cudaGetLastError();
 }
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include "filtered_lrelu.h"
 #include "filtered_lrelu_device.cuh"
+#include "launch.cuh"
 
 namespace ganscope_flrelu {
 namespace {
@@ -41,7 +42,7 @@ __host__ __device__ __forceinline__ TileGeom tile_geom(const FusedParams& p) {
 template <typename T, bool kSepA, bool kSepB>
 __global__ void fused_kernel(FusedParams p) {
     using Acc = typename AccOf<T>::type;
-    extern __shared__ __align__(16) unsigned char smem_raw[];  // double tiles need 8-byte alignment
+    GANSCOPE_DYNAMIC_SMEM(smem_raw);  // 16-byte aligned: double tiles need 8
     Acc* smem = reinterpret_cast<Acc*>(smem_raw);
     const TileGeom g = tile_geom(p);
     Acc* xs = smem;                               // [ih, iw]  input tile + halo, bias added
@@ -190,7 +191,7 @@ cudaError_t launch_variant(const FusedParams& p, dim3 grid, size_t smem, cudaStr
     cudaError_t err = cudaFuncSetAttribute(fused_kernel<T, kSepA, kSepB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem));
     if (err != cudaSuccess) return err;
-    fused_kernel<T, kSepA, kSepB><<<grid, 256, smem, stream>>>(p);
+    GANSCOPE_LAUNCH(grid, 256, smem, stream, fused_kernel<T, kSepA, kSepB>)(p);
     return cudaGetLastError();
 }
 

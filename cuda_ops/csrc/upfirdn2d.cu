@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
 #include "upfirdn2d.h"
+#include "launch.cuh"
 
 namespace ganscope_upfirdn2d {
 namespace {
@@ -36,7 +37,7 @@ constexpr int kThreads = 256;
 template <typename T, int UPX, int UPY, int DOWNX, int DOWNY, int FW, int FH>
 __global__ void __launch_bounds__(kThreads) upfirdn2d_tiled(Params p, int tile_w, int tile_h, int tiles_x) {
     using A = typename Acc<T>::type;
-    extern __shared__ __align__(16) unsigned char smem_raw[];
+    GANSCOPE_DYNAMIC_SMEM(smem_raw);
     A* sf = reinterpret_cast<A*>(smem_raw);
     const int upx = UPX ? UPX : p.upx, upy = UPY ? UPY : p.upy;
     const int downx = DOWNX ? DOWNX : p.downx, downy = DOWNY ? DOWNY : p.downy;
@@ -146,7 +147,7 @@ cudaError_t run(const Params& p, cudaStream_t stream) {
     if (tiles > 0x7fffffffLL) return cudaErrorInvalidValue;
     dim3 block(bx, by);
     dim3 grid((unsigned)tiles, (unsigned)(planes < 65535 ? planes : 65535));
-    kernel<<<grid, block, smem, stream>>>(p, tw, th, (int)tiles_x);
+    GANSCOPE_LAUNCH(grid, block, smem, stream, kernel)(p, tw, th, (int)tiles_x);
     return cudaGetLastError();
 }
 

@@ -98,6 +98,7 @@ def test_build_errors_are_remembered_and_reported(monkeypatch):
         with pytest.raises(RuntimeError, match="could not be built or loaded .*something on line 3"):
             _build.load("bias_act")
     assert calls == ["bias_act"]  # not retried in the same process
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # past the no-device answer
     ok, why = _build.kernel_status("bias_act")
     assert not ok and "GANSCOPE_CUDA_VERBOSE" in why
 

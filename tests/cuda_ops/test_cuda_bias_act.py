@@ -1,10 +1,11 @@
-"""The fused bias_act kernel against the reference (GPU only; skipped without CUDA)."""
+"""The fused bias_act kernel against the reference (on the GPU, or emulated on the CPU: conftest.py)."""
 import pytest
 import torch
 
 from cuda_ops import ACTIVATIONS, bias_act, bias_act_ref
+from tests.cuda_ops.conftest import DEV
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.kernels
 
 F16_ATOL = 2e-3  # float16: one rounding of the result (ours) vs rounding after every step (reference)
 
@@ -13,8 +14,8 @@ def _case(seed, shape, dim, dtype, fmt=torch.contiguous_format):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(shape, generator=g, dtype=torch.float64) * 2
     b = torch.randn([shape[dim]], generator=g, dtype=torch.float64)
-    x = x.to("cuda", dtype).contiguous(memory_format=fmt) if len(shape) == 4 else x.to("cuda", dtype)
-    return x, b.to("cuda", dtype)
+    x = x.to(DEV, dtype).contiguous(memory_format=fmt) if len(shape) == 4 else x.to(DEV, dtype)
+    return x, b.to(DEV, dtype)
 
 
 @pytest.mark.parametrize("act", list(ACTIVATIONS))
@@ -49,7 +50,7 @@ def test_gradcheck_and_gradgradcheck_float64(act):
 def test_double_backward_matches_reference(act):
     x, b = _case(2, [2, 6, 5, 5], 1, torch.float64)
     outs = []
-    for dev, impl in (("cuda", "cuda"), ("cpu", "ref")):
+    for dev, impl in ((DEV, "cuda"), ("cpu", "ref")):
         xx, bb = x.to(dev).clone().requires_grad_(), b.to(dev).clone().requires_grad_()
         y = bias_act(xx, bb, act=act, clamp=2.0, impl=impl)
         gx, = torch.autograd.grad((y * y.detach().flip(-1)).sum(), xx, create_graph=True)
@@ -69,7 +70,7 @@ def test_float16_channels_last_and_noncontiguous():
                                bias_act_ref(xt, b.float(), act="swish"), rtol=1e-5, atol=1e-5)
 
 
-def test_auto_uses_the_kernel_on_cuda():
+def test_the_kernel_builds_and_loads():
     from cuda_ops import _build
     ok, why = _build.kernel_status("bias_act")
     assert ok, why

@@ -1,4 +1,5 @@
-"""GPU tests of the filtered_lrelu CUDA kernel against filtered_lrelu_ref in float64.
+"""The filtered_lrelu CUDA kernels against filtered_lrelu_ref in float64 (on the GPU, or the same
+sources emulated on the CPU: conftest.py).
 
 Tolerances: float32 to rounding (rtol 1e-5, atol 1e-5 × the reference's largest magnitude);
 float16 (the kernel reads/writes half, accumulates and keeps the intermediate in float32) to
@@ -14,12 +15,12 @@ import random
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.kernels
 
 from cuda_ops.filtered_lrelu import filtered_lrelu_ref  # noqa: E402
 from tests.cuda_ops.test_cuda_filtered_lrelu_cpu import _random_config, _stylegan3_configs  # noqa: E402
 
-DEV = "cuda"
+from tests.cuda_ops.conftest import DEV, kernel_device  # noqa: E402
 
 
 def _cuda_fn():
@@ -185,8 +186,8 @@ def test_fused_self_check_passes_on_this_device():
     """The first-use self-check accepts the compiled fused kernel here (else it would be off)."""
     import warnings
     from cuda_ops import _cuda_filtered_lrelu as cfl
-    cfl._fused_checked.pop(str(torch.device(DEV, torch.cuda.current_device())), None)
+    cfl._fused_checked.pop(str(kernel_device()), None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        err = cfl._fused_self_check(torch.device(DEV, torch.cuda.current_device()))
+        err = cfl._fused_self_check(kernel_device())
     assert err <= cfl.FUSED_CHECK_TOL, f"fused kernel vs chain: relative difference {err:.3g}"

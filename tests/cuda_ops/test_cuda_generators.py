@@ -1,22 +1,25 @@
-"""The generators render the same images with the fused kernels as with the reference ops
-(GPU only; skipped without CUDA)."""
+"""The generators render the same images with the fused kernels as with the reference ops (on
+the GPU, or with the same kernel sources emulated on the CPU at a smaller size: conftest.py)."""
 import pytest
 import torch
 
 from cuda_ops import _build
+from tests.cuda_ops.conftest import DEV, EMULATED
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.kernels
 
 
 def _generators(fp16_res=0):
     from gan_core.models.stylegan2 import Generator as G2
     from gan_core.models.stylegan3 import Generator as G3
-    common = dict(z_dim=64, c_dim=0, w_dim=64, img_resolution=64, img_channels=3, num_fp16_res=fp16_res,
+    # the emulator runs every CUDA thread as a fiber: a smaller network keeps it to seconds
+    res, cmax = (16, 32) if EMULATED else (64, 128)
+    common = dict(z_dim=64, c_dim=0, w_dim=64, img_resolution=res, img_channels=3, num_fp16_res=fp16_res,
                   conv_clamp=256 if fp16_res else None)
     torch.manual_seed(0)
-    yield "stylegan2", G2(**common, mapping_kwargs=dict(num_layers=2), channel_base=4096, channel_max=128)
-    yield "stylegan3-t", G3(**common, channel_base=4096, channel_max=128)
-    yield "stylegan3-r", G3(**common, channel_base=8192, channel_max=128, conv_kernel=1, use_radial_filters=True)
+    yield "stylegan2", G2(**common, mapping_kwargs=dict(num_layers=2), channel_base=4096, channel_max=cmax)
+    yield "stylegan3-t", G3(**common, channel_base=4096, channel_max=cmax)
+    yield "stylegan3-r", G3(**common, channel_base=8192, channel_max=cmax, conv_kernel=1, use_radial_filters=True)
 
 
 @pytest.mark.parametrize("fp16_res", [0, 2])
@@ -25,9 +28,9 @@ def test_same_images_with_either_impl(monkeypatch, fp16_res):
         ok, why = _build.kernel_status(op)
         assert ok, why
     for name, G in _generators(fp16_res):
-        G = G.cuda().eval().requires_grad_(False)
-        z = torch.randn([4, G.z_dim], generator=torch.Generator().manual_seed(1)).cuda()
-        c = torch.zeros([4, 0], device="cuda")
+        G = G.to(DEV).eval().requires_grad_(False)
+        z = torch.randn([4, G.z_dim], generator=torch.Generator().manual_seed(1)).to(DEV)
+        c = torch.zeros([4, 0], device=DEV)
         img_cuda = G(z, c, noise_mode="const")
         monkeypatch.setenv("GANSCOPE_OPS_IMPL", "ref")
         img_ref = G(z, c, noise_mode="const")
@@ -41,8 +44,8 @@ def test_training_gradients_agree():
     """A generator + R1-style double backward through both impls gives the same gradients."""
     import os
     _, G = list(_generators())[1]
-    G = G.cuda()
-    z = torch.randn([2, G.z_dim], device="cuda")
+    G = G.to(DEV)
+    z = torch.randn([2, G.z_dim], device=DEV)
     grads = []
     for impl in ("auto", "ref"):
         os.environ["GANSCOPE_OPS_IMPL"] = impl

@@ -1,4 +1,4 @@
-"""The fused upfirdn2d kernel against the reference (GPU only; skipped without CUDA).
+"""The fused upfirdn2d kernel against the reference (on the GPU, or the same sources emulated on the CPU: conftest.py).
 
 CPU checks of the kernel's index math (an emulation) and of the adjoint live in
 test_cuda_upfirdn2d_cpu.py.
@@ -10,9 +10,10 @@ import torch
 
 from cuda_ops import _cuda_upfirdn2d as cu
 from cuda_ops.upfirdn2d import upfirdn2d, upfirdn2d_ref
+from tests.cuda_ops.conftest import DEV, EMULATED
 from tests.cuda_ops.test_cuda_upfirdn2d_cpu import random_case
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.kernels
 
 F32_RTOL = 1e-5
 # float16: inputs, taps and the output are rounded to half (relative 2^-11 ≈ 4.9e-4) and a
@@ -49,8 +50,8 @@ def test_forward_float32_matches_reference(seed, via_copy, monkeypatch):
     rng = random.Random(seed)
     for i in range(40):
         kw, (w, h) = _case(rng)
-        x = _layout(torch.randn([2, 3, h, w], device="cuda"), i)
-        kwc = dict(kw, f=None if kw["f"] is None else kw["f"].float().cuda())
+        x = _layout(torch.randn([2, 3, h, w], device=DEV), i)
+        kwc = dict(kw, f=None if kw["f"] is None else kw["f"].float().to(DEV))
         y = upfirdn2d(x, impl="cuda", **kwc)
         yr = _ref64(x, kw)
         assert y.shape == yr.shape and y.dtype == torch.float32
@@ -66,8 +67,8 @@ def test_forward_float16_matches_reference():
     rng = random.Random(10)
     for i in range(60):
         kw, (w, h) = _case(rng)
-        x = _layout(torch.randn([2, 4, h, w], device="cuda").half(), i)
-        kwc = dict(kw, f=None if kw["f"] is None else kw["f"].float().cuda())
+        x = _layout(torch.randn([2, 4, h, w], device=DEV).half(), i)
+        kwc = dict(kw, f=None if kw["f"] is None else kw["f"].float().to(DEV))
         y = upfirdn2d(x, impl="cuda", **kwc)
         assert y.dtype == torch.float16
         yr = _ref64(x, kw)
@@ -84,8 +85,8 @@ def test_large_planes_many_channels_and_big_filters():
              ([1, 1, 40, 40], torch.randn([40, 40], generator=g).double(), 1, 1, [20, 19, 20, 19]),
              ([1, 70000, 2, 2], torch.randn([3], generator=g), 2, 1, [1, 1, 1, 1])]  # > 65535 planes
     for shape, f, up, down, pad in cases:
-        x = torch.randn(shape, generator=g, dtype=f.dtype).cuda()
-        y = upfirdn2d(x, f.cuda(), up=up, down=down, padding=pad, impl="cuda")
+        x = torch.randn(shape, generator=g, dtype=f.dtype).to(DEV)
+        y = upfirdn2d(x, f.to(DEV), up=up, down=down, padding=pad, impl="cuda")
         yr = upfirdn2d_ref(x.double().cpu(), f.double(), up=up, down=down, padding=pad)
         torch.testing.assert_close(y.double().cpu(), yr, rtol=1e-5, atol=1e-5 * float(yr.abs().max()))
 
@@ -101,8 +102,8 @@ def test_gradcheck_and_gradgradcheck_float64(seed):
             n = (w, h)[i]
             while n * kw["up"][i] + kw["padding"][2 * i] + kw["padding"][2 * i + 1] < k:
                 kw["padding"][2 * i + 1] += 1
-        kwc = dict(kw, f=None if f is None else f.cuda())
-        x = torch.randn([1, 2, h, w], dtype=torch.float64, device="cuda", requires_grad=True)
+        kwc = dict(kw, f=None if f is None else f.to(DEV))
+        x = torch.randn([1, 2, h, w], dtype=torch.float64, device=DEV, requires_grad=True)
         fn = lambda t: upfirdn2d(t, impl="cuda", **kwc)  # noqa: E731
         assert torch.autograd.gradcheck(fn, (x,))
         assert torch.autograd.gradgradcheck(fn, (x,))
@@ -112,8 +113,8 @@ def test_backward_matches_autograd_of_reference():
     rng = random.Random(7)
     for i in range(30):
         kw, (w, h) = _case(rng)
-        kwc = dict(kw, f=None if kw["f"] is None else kw["f"].float().cuda())
-        x = _layout(torch.randn([2, 3, h, w], device="cuda"), i).requires_grad_()
+        kwc = dict(kw, f=None if kw["f"] is None else kw["f"].float().to(DEV))
+        x = _layout(torch.randn([2, 3, h, w], device=DEV), i).requires_grad_()
         y = upfirdn2d(x, impl="cuda", **kwc)
         gy = torch.randn_like(y)
         (gx,) = torch.autograd.grad(y, x, gy)
@@ -126,9 +127,9 @@ def test_backward_matches_autograd_of_reference():
 
 def test_stylegan_layers_float32():
     from cuda_ops.upfirdn2d import downsample2d, setup_filter, upsample2d
-    x = torch.randn([4, 64, 32, 32], device="cuda")
-    f2 = setup_filter([1, 3, 3, 1], device="cuda")               # 4x4 (StyleGAN2)
-    f3 = setup_filter(torch.hann_window(12, dtype=torch.float64).float(), device="cuda", separable=True)  # 12 taps
+    x = torch.randn([4, 64, 32, 32], device=DEV)
+    f2 = setup_filter([1, 3, 3, 1], device=DEV)               # 4x4 (StyleGAN2)
+    f3 = setup_filter(torch.hann_window(12, dtype=torch.float64).float(), device=DEV, separable=True)  # 12 taps
     for f in (f2, f3):
         for fn in (upsample2d, downsample2d):
             y = fn(x, f, impl="cuda")
@@ -137,7 +138,7 @@ def test_stylegan_layers_float32():
 
 
 def test_filter_gradient_is_refused():
-    x = torch.randn([1, 1, 4, 4], device="cuda")
-    f = torch.ones([3], device="cuda", requires_grad=True)
+    x = torch.randn([1, 1, 4, 4], device=DEV)
+    f = torch.ones([3], device=DEV, requires_grad=True)
     with pytest.raises(NotImplementedError, match="filter"):
         cu.upfirdn2d_cuda(x, f)

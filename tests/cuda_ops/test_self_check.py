@@ -50,11 +50,12 @@ def test_kernel_ok_caches_warns_once_and_survives_a_crash(monkeypatch):
         assert not _self_check.kernel_ok("filtered_lrelu", CPU) and _self_check.kernel_ok("bias_act", CPU)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.kernels
 @pytest.mark.parametrize("op", list(REFS))
-def test_the_built_kernels_pass_on_this_gpu(op):
-    """The compiled kernels pass their own first-use check here (else impl='auto' would not use them)."""
-    dev = torch.device("cuda", torch.cuda.current_device())
+def test_the_built_kernels_pass_their_check(op):
+    """The compiled kernels pass their own first-use check on the GPU (else impl='auto' would not
+    use them), or, without one, the same sources emulated on the CPU do."""
+    from tests.cuda_ops.conftest import kernel_device
+    dev = kernel_device()
     err = _self_check.relative_error(op, dev)
     assert err <= _self_check.CHECK_TOL, f"{op}: fused kernel vs reference, relative difference {err:.3g}"
