@@ -48,8 +48,16 @@ def init_from_env(device_type: str) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 
-def shutdown(info: DistInfo) -> None:
+def shutdown(info: DistInfo, finished_cleanly: bool = True) -> None:
     if info.enabled and dist.is_initialized():
+        if finished_cleanly:
+            # Every process leaves together: one that tore its group down while rank 0 was still
+            # writing the last snapshot aborted now and then in gloo ("terminate called without
+            # an active exception"). Not after an error: a peer may be inside another collective.
+            try:
+                dist.barrier()
+            except (RuntimeError, ValueError):
+                pass  # a peer is gone already; destroy what is left of the group anyway
         dist.destroy_process_group()
 
 

@@ -208,8 +208,11 @@ def train(opts: TrainOptions, progress: bool = True, dist_info: ddp.DistInfo | N
     from gan_core.train.families import make_trainer
 
     trainer = make_trainer(opts, dist_info=dist_info)
+    finished_cleanly = False
     try:
-        return TrainingLoop(trainer, progress=progress).run()
+        state = TrainingLoop(trainer, progress=progress).run()
+        finished_cleanly = True
+        return state
     except BaseException as e:
         if trainer.run is not None:
             trainer.run.log(traceback.format_exc().rstrip(), echo=False)
@@ -218,4 +221,4 @@ def train(opts: TrainOptions, progress: bool = True, dist_info: ddp.DistInfo | N
     finally:
         trainer.close()
         if dist_info is None:
-            ddp.shutdown(trainer.dist)
+            ddp.shutdown(trainer.dist, finished_cleanly)
