@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                                    "between g(t(z)) and t(g(z)) over the valid region, pooled over --num random "
                                    "latents. eqt: whole-pixel translations, eqt_frac: sub-pixel translations "
                                    "(both uniform in ±1/8 of the image), eqr: rotations (uniform angle).")
-    p.add_argument("--network", required=True, help="StyleGAN3 checkpoint (official .pkl or ganscope .pt), or 'demo'")
+    p.add_argument("--network", default="demo", help="StyleGAN3 checkpoint (official .pkl or ganscope .pt), or 'demo' (the built-in StyleGAN3-T, the default)")
     p.add_argument("--num", type=int, default=100, help="number of latents (default 100; the paper uses 50000)")
     p.add_argument("--metrics", default="eqt,eqt_frac,eqr", help="comma list of eqt, eqt_frac, eqr (default all)")
     p.add_argument("--json", default=None, help="write {metric: dB} to this JSON file (null where the PSNR is "

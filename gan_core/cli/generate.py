@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("generate", help="render images for seeds",
                        description="Render one PNG per seed (seed -> z with numpy RandomState(seed).randn, "
                                    "official uint8 conversion), written as OUTDIR/seedNNNN.png.")
-    p.add_argument("--network", required=True, help="checkpoint file (official .pkl or ganscope .pt), or 'demo'")
+    p.add_argument("--network", default="demo", help="checkpoint file (official .pkl or ganscope .pt), or 'demo' (the built-in StyleGAN3-T, the default)")
     p.add_argument("--seeds", required=True, help="seeds, e.g. 0-3,7")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none)")
     p.add_argument("--trunc-cutoff", type=int, default=None,

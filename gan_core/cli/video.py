@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
                                    "CxR grid the seeds are keyframes x cells (cell i gets seeds i, i+C*R, ...). "
                                    "translate: StyleGAN3 input moved around a circle; rotate: one full turn "
                                    "(one seed per cell).")
-    p.add_argument("--network", required=True, help="checkpoint file (official .pkl or ganscope .pt), or 'demo'")
+    p.add_argument("--network", default="demo", help="checkpoint file (official .pkl or ganscope .pt), or 'demo' (the built-in StyleGAN3-T, the default)")
     p.add_argument("--seeds", required=True, help="seeds, e.g. 0-7")
     p.add_argument("--grid", default="1x1", help="columns x rows of the video, e.g. 2x2 (default 1x1)")
     p.add_argument("--kind", default="interp", choices=KINDS, help="animation (default interp)")

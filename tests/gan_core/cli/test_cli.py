@@ -127,9 +127,12 @@ def test_info_and_convert(sg2_native, tmp_path, capsys):
     assert small.stat().st_size < out.stat().st_size
 
 
-def test_demo_model_renders(tmp_path):
-    assert main(["generate", "--network", "demo", "--seeds", "0-1", "--outdir", str(tmp_path)]) == 0
-    img = np.asarray(Image.open(tmp_path / "seed0000.png"))
+def test_demo_model_renders_without_network_option(tmp_path):
+    # `ganscope generate --seeds ...` with no --network renders the built-in StyleGAN3-T demo
+    assert main(["generate", "--seeds", "0-1", "--outdir", str(tmp_path)]) == 0
+    first = Image.open(tmp_path / "seed0000.png")
+    assert json.loads(first.text["ganscope"])["network"] == "demo"
+    img = np.asarray(first)
     other = np.asarray(Image.open(tmp_path / "seed0001.png"))
     res = gan_core.load_generator("demo").img_resolution
     assert img.shape == (res, res, 3)
