@@ -1,6 +1,7 @@
 """Seeds, latent vectors and seed lists, with the official tools' conventions."""
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -54,3 +55,42 @@ def parse_float_pair(text: str, what: str) -> tuple[float, float]:
         return float(parts[0]), float(parts[1])
     except ValueError:
         raise ValueError(f"cannot read {what} {text!r}: expected two numbers like 0.1,-0.05") from None
+
+
+def mixing_groups(ws_resolutions: list[int]) -> dict[str, list[int]]:
+    """w indices per group. Power-of-two pyramids (StyleGAN1/2) use the StyleGAN paper's split:
+    coarse 4²-8², middle 16²-32², fine 64² and up; otherwise (StyleGAN3's non-power-of-two
+    sizes, or a pyramid too small for the split) the ws are cut into thirds in order."""
+    n = len(ws_resolutions)
+    pow2 = all(r > 0 and r & (r - 1) == 0 for r in ws_resolutions)
+    if pow2:
+        groups = {"coarse": [i for i, r in enumerate(ws_resolutions) if r <= 8],
+                  "middle": [i for i, r in enumerate(ws_resolutions) if 16 <= r <= 32],
+                  "fine": [i for i, r in enumerate(ws_resolutions) if r >= 64]}
+        if all(groups.values()):
+            return groups
+    a, b = math.ceil(n / 3), math.ceil(2 * n / 3)
+    return {"coarse": list(range(0, a)), "middle": list(range(a, b)), "fine": list(range(b, n))}
+
+
+def parse_style_layers(text: str, ws_resolutions: list[int]) -> list[int]:
+    """``'coarse'``/``'middle'``/``'fine'``/``'all'`` (the groups of :func:`mixing_groups`) or w
+    indices like ``'0-3,6'`` -> sorted w indices that exist in a model with these ws."""
+    n = len(ws_resolutions)
+    name = str(text).strip().lower()
+    if name == "all":
+        return list(range(n))
+    groups = mixing_groups(ws_resolutions)
+    if name in groups:
+        return groups[name]
+    if "+" in name and all(part in groups for part in name.split("+")):
+        return sorted({i for part in name.split("+") for i in groups[part]})
+    try:
+        layers = parse_int_list(text, "style layers")
+    except ValueError:
+        raise ValueError(f"cannot read style layers {text!r}: give coarse, middle, fine, all "
+                         f"(or joined like coarse+middle) or w indices like 0-3,6") from None
+    bad = sorted({i for i in layers if i >= n})
+    if bad:
+        raise ValueError(f"style layers {bad} do not exist: this model has ws 0..{n - 1}")
+    return sorted(set(layers))

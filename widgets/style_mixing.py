@@ -7,24 +7,10 @@ import math
 
 import dearpygui.dearpygui as dpg
 
+from gan_core.latents import mixing_groups
+
 from widgets.base import Panel
 from widgets.render_args import ModelInfo, RenderArgs
-
-
-def mixing_groups(ws_resolutions: list[int]) -> dict[str, list[int]]:
-    """w indices per group. Power-of-two pyramids (StyleGAN1/2) use the StyleGAN paper's split:
-    coarse 4²-8², middle 16²-32², fine 64² and up; otherwise (StyleGAN3's non-power-of-two
-    sizes, or a pyramid too small for the split) the ws are cut into thirds in order."""
-    n = len(ws_resolutions)
-    pow2 = all(r > 0 and r & (r - 1) == 0 for r in ws_resolutions)
-    if pow2:
-        groups = {"coarse": [i for i, r in enumerate(ws_resolutions) if r <= 8],
-                  "middle": [i for i, r in enumerate(ws_resolutions) if 16 <= r <= 32],
-                  "fine": [i for i, r in enumerate(ws_resolutions) if r >= 64]}
-        if all(groups.values()):
-            return groups
-    a, b = math.ceil(n / 3), math.ceil(2 * n / 3)
-    return {"coarse": list(range(0, a)), "middle": list(range(a, b)), "fine": list(range(b, n))}
 
 
 class StyleMixingPanel(Panel):

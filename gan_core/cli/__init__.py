@@ -27,6 +27,10 @@ from gan_core.cli import distill as distill_cmd, export_onnx as export_onnx_cmd 
 COMMANDS["distill"] = distill_cmd
 COMMANDS["export-onnx"] = export_onnx_cmd
 
+from gan_core.cli import style_mix as style_mix_cmd  # noqa: E402
+
+COMMANDS["style-mix"] = style_mix_cmd
+
 
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

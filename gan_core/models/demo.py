@@ -1,10 +1,11 @@
 """The built-in demo model, used when no checkpoint is given (``--network demo``).
 
-When ``assets/demo_generator.pt`` (a trained model in our native format) exists it is
-loaded. Until one is trained, a small StyleGAN3-T is built deterministically at start-up:
-its weights are random, so it is labelled "untrained", but its running statistics (w_avg and
-each layer's magnitude EMA) are measured on a few batches, as training would, and its
-output colours are balanced, so it uses the full colour range and every control of the app visibly does something.
+``assets/demo_generator.pt`` is a small StyleGAN3-T trained by ganscope on its procedural
+dataset (how: assets/README.md, ``ganscope info demo``). Should an installation lack the file,
+a small StyleGAN3-T is built deterministically at start-up instead: its weights are random, so
+it is labelled "untrained", but its running statistics (w_avg and each layer's magnitude EMA)
+are measured on a few batches, as training would, and its output colours are balanced, so it
+uses the full colour range and every control of the app visibly does something.
 """
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ DEMO_CONFIG = dict(z_dim=64, c_dim=0, w_dim=64, img_resolution=64, img_channels=
 
 def is_demo_name(name: str | Path) -> bool:
     return str(name) == DEMO_NAME or str(name) in NAMED_DEMOS
+
+
+def demo_file(name: str) -> Path | None:
+    """The shipped file behind the built-in model ``name``, or None while none is shipped."""
+    path = NAMED_DEMOS.get(str(name), DEMO_CHECKPOINT if str(name) == DEMO_NAME else None)
+    return path if path is not None and path.exists() else None
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from widgets.render_args import SEED_ROW, ArgsError, RenderArgs, grid_seed
-from widgets.style_mixing import mixing_groups
+from gan_core.latents import mixing_groups
 
 
 def test_json_round_trip_and_hashing():

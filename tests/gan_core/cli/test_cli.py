@@ -147,3 +147,13 @@ def test_console_entry_point_runs_as_a_process(tmp_path):
     assert "stylegan3" in r.stdout
     # labelled untrained exactly while no trained demo is shipped
     assert ("untrained" in r.stdout) == (not DEMO_CHECKPOINT.exists())
+    # a shipped demo says how it was trained
+    assert ("trained kimg" in r.stdout) == DEMO_CHECKPOINT.exists()
+
+
+def test_info_reports_how_far_a_training_snapshot_got(sg2_native, tmp_path, capsys):
+    path, G = sg2_native
+    snap = tmp_path / "network-snapshot-000012.pt"
+    gan_core.save(snap, G_ema=G, training_state={"cur_nimg": 12345, "step": 3})
+    assert main(["info", str(snap), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trained_kimg"] == pytest.approx(12.345)
