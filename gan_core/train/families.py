@@ -51,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_core.data.dataset import ImageDataset, ignore_stop_signals
+from gan_core.data.dataset import ImageDataset
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
@@ -463,7 +463,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
 
     def _build(self, o: TrainOptions, ck) -> None:
         from gan_core.train.biggan import BigGANTrainer, BigGANTrainOptions
-        from gan_core.train.sampler import StepBatchSampler
+        from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 
         ds = self.dataset
         torch.manual_seed(o.seed)
@@ -478,22 +478,17 @@ class BigGANRunTrainer(FamilyRunTrainer):
                                 ema_start=o.ema_start, seed=o.seed)
         start = int(ck.training_state["trainer"]["d_steps"]) if ck is not None else 0
         self.sampler = StepBatchSampler(len(ds), o.batch, seed=o.seed, start_step=start)
-        # (its own generator: creating the iterator must not draw from the global RNG, which is
-        # part of the snapshot)
-        loader_kw: dict[str, Any] = dict(batch_sampler=self.sampler, num_workers=o.workers,
-                                         pin_memory=self.device.type == "cuda",
-                                         generator=torch.Generator().manual_seed(o.seed))
-        if o.workers > 0:
-            loader_kw["prefetch_factor"] = 2
-            loader_kw["worker_init_fn"] = ignore_stop_signals
-        self.loader = torch.utils.data.DataLoader(ds, **loader_kw)
+        self.loader = step_loader(ds, self.sampler, workers=o.workers, pin_memory=self.device.type == "cuda",
+                                  seed=o.seed)
         dev = self.device
 
         def reals():
             for img, c in self.loader:
                 yield img.to(dev, torch.float32) / 127.5 - 1, c.to(dev, torch.float32)
 
-        self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=reals())
+        self._reals = reals()    # kept, so that close() ends the loader iterator inside it
+        self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals)
+        close_before_exit(self)
         if ck is not None:
             self.b.G_ema.load_state_dict(ck.G_ema.state_dict())
             self.b.load_state_dict(ck.training_state["trainer"])
@@ -541,6 +536,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
         return {"trainer": self.b.state_dict(), "step": self.b.g_steps}
 
     def close(self) -> None:
+        self._reals.close()     # drops the loader iterator: its workers shut down now
         self.loader = None
         super().close()
 

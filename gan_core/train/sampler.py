@@ -49,3 +49,40 @@ class StepBatchSampler(torch.utils.data.Sampler):
         while True:
             yield self.indices(step)
             step += 1
+
+
+def step_loader(dataset, sampler: StepBatchSampler, *, workers: int, pin_memory: bool,
+                seed: int) -> torch.utils.data.DataLoader:
+    """The training DataLoader: ``sampler`` picks the images; ``workers`` processes decode them.
+
+    The loader has its own generator, so creating an iterator does not draw from the global RNG
+    (which is part of a snapshot). Workers ignore Ctrl+C and SIGTERM (``ignore_stop_signals``):
+    the trainer alone decides when to stop, after finishing its step."""
+    from gan_core.data.dataset import ignore_stop_signals
+    kw: dict = dict(batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory,
+                    generator=torch.Generator().manual_seed(seed))
+    if workers > 0:
+        kw["prefetch_factor"] = 2
+        kw["worker_init_fn"] = ignore_stop_signals
+    return torch.utils.data.DataLoader(dataset, **kw)
+
+
+def close_before_exit(owner) -> None:
+    """Call ``owner.close()`` at interpreter exit if nobody did.
+
+    multiprocessing's exit handler stops the remaining daemonic children with SIGTERM and then
+    joins them; loader workers ignore SIGTERM, so a script that never closes its trainer would
+    hang there for ever. The handler first runs finalizers that have an exit priority, so closing
+    the owner in one shuts the workers down through their queues before that. Holds only a weak
+    reference: a trainer that is dropped earlier is not kept alive."""
+    import multiprocessing.util
+    import weakref
+
+    ref = weakref.ref(owner)
+
+    def close() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.close()
+
+    multiprocessing.util.Finalize(owner, close, exitpriority=100)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_core.data.dataset import ImageDataset, ignore_stop_signals
+from gan_core.data.dataset import ImageDataset
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
@@ -30,7 +30,7 @@ from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
                                     run_description)
 from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
-from gan_core.train.sampler import StepBatchSampler
+from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 
 
@@ -210,14 +210,9 @@ class Trainer(TickStats):
             np.random.seed((rank_seed + 7919 * self.step_idx) % 2 ** 32)
         self.sampler = StepBatchSampler(len(ds), o.batch, seed=o.seed, rank=self.dist.rank,
                                         world_size=self.dist.world_size, start_step=self.step_idx)
-        loader_kw: dict[str, Any] = dict(batch_sampler=self.sampler, num_workers=o.workers,
-                                         pin_memory=dev.type == "cuda",
-                                         generator=torch.Generator().manual_seed(o.seed))
-        if o.workers > 0:
-            loader_kw["prefetch_factor"] = 2
-            loader_kw["worker_init_fn"] = ignore_stop_signals
-        self.loader = torch.utils.data.DataLoader(ds, **loader_kw)
+        self.loader = step_loader(ds, self.sampler, workers=o.workers, pin_memory=dev.type == "cuda", seed=o.seed)
         self.data_iter = iter(self.loader)
+        close_before_exit(self)
         cols, rows = o.grid
         n = cols * rows
         self.grid_z = zs_from_seeds(list(range(n)), self.G.z_dim).to(dev)

@@ -42,3 +42,26 @@ def test_signal_to_the_process_group_with_workers(tiny_zip, tmp_path, sig):
     status = json.loads((run / "live_status.json").read_text())
     assert status["state"] == "stopped" and status["error"] is None
     assert (run / status["latest_snapshot"]).exists()
+
+
+SCRIPT_NEVER_CLOSES = """
+import sys
+from gan_core.train import TrainOptions
+from gan_core.train.families import make_trainer
+opts = TrainOptions(data=sys.argv[1], run_dir=sys.argv[2], cfg=sys.argv[3], kimg=0.016, batch=4, cbase=128,
+                    cmax=16, map=2, z_dim=16, w_dim=16, workers=1, snap=0, grid=(2, 2), device="cpu")
+trainer = make_trainer(opts)
+for _ in range(2):
+    trainer.step()
+print("stepped", flush=True)
+# no trainer.close(): the interpreter has to shut the workers down by itself
+"""
+
+
+@pytest.mark.parametrize("cfg", ["stylegan2", "biggan"])
+def test_a_script_that_never_closes_its_trainer_still_exits(tiny_zip, tmp_path, cfg):
+    # The workers ignore SIGTERM, and multiprocessing stops daemonic children at exit with SIGTERM
+    # before joining them: without closing the loader first, this process used to hang for ever.
+    proc = subprocess.run([sys.executable, "-c", SCRIPT_NEVER_CLOSES, str(tiny_zip), str(tmp_path / "run"), cfg],
+                          capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0 and "stepped" in proc.stdout, proc.stderr[-2000:]
