@@ -84,10 +84,11 @@ class GeneratorBase(nn.Module, abc.ABC):
         c = torch.zeros([batch, self.c_dim], device=device)
         if self.c_dim == 0:
             if class_idx is not None:
-                raise ValueError("this model is not class-conditional; leave out the class index")
+                raise ValueError("this model is not class-conditional; leave out the class index (--class)")
             return c
         if class_idx is None:
-            raise ValueError(f"this model is class-conditional ({self.c_dim} classes); give a class index")
+            raise ValueError(f"this model is class-conditional ({self.c_dim} classes); give a class index "
+                             f"0..{self.c_dim - 1} (--class N on the command line)")
         idx = [class_idx] * batch if isinstance(class_idx, int) else list(class_idx)
         for i, k in enumerate(idx):
             if not 0 <= int(k) < self.c_dim:
