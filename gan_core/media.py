@@ -18,6 +18,14 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).cpu().numpy()
 
 
+def enlarge(pixels: np.ndarray, scale: int) -> np.ndarray:
+    """``[H, W, C]`` -> ``[H·scale, W·scale, C]`` by repeating pixels (nearest neighbour), so small
+    pictures stay sharp when viewed."""
+    if scale <= 1:
+        return pixels
+    return pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
 def save_png(pixels: np.ndarray, path: str | Path, text: dict[str, str] | None = None) -> Path:
     """Save one ``[H, W, C]`` uint8 image (C = 1 or 3) as PNG, with optional text chunks."""
     from PIL import PngImagePlugin

@@ -1,5 +1,6 @@
 """The ``ganscope`` command: no arguments opens the app on the demo model; ``ganscope view FILE``
-opens any checkpoint; every other command is gan_core's."""
+opens any checkpoint; ``ganscope render`` renders the app's view without a window
+(visualizer/render_cmd.py); every other command is gan_core's."""
 from __future__ import annotations
 
 import os
@@ -44,7 +45,7 @@ def run(args) -> int:
         raise CliError("the app needs Dear PyGui: pip install 'ganscope[app]' (or pip install dearpygui)") from None
     from visualizer.app import App
     from visualizer.files import read_args_from_png
-    from widgets.presets import load_preset
+    from widgets.preset_files import load_preset
     from widgets.render_args import ArgsError
 
     start_args = None
@@ -87,12 +88,12 @@ def _screenshot_and_exit(app, path: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from gan_core.cli import main as core_main
-    from visualizer import cli as view_cmd
+    from visualizer import cli as view_cmd, render_cmd
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["view"]
-    return core_main(argv, extra_commands={"view": view_cmd})
+    return core_main(argv, extra_commands={"view": view_cmd, "render": render_cmd})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import torch
 
 from gan_core.cli.common import CliError, add_device_arg, load_generator_for_cli, resolve_device, user_errors
 from gan_core.latents import parse_int_list, parse_style_layers, zs_from_seeds
-from gan_core.media import save_png, to_uint8
+from gan_core.media import enlarge, save_png, to_uint8
 from gan_core.models.base import NOISE_MODES
 
 MAX_GRID_SIDE = 64   # seeds per row/column; a bigger grid is a typo more often than a wish
@@ -58,9 +58,7 @@ def assemble_grid(row_imgs: np.ndarray, col_imgs: np.ndarray, cells: np.ndarray,
     grid[:H, W:] = col_imgs.transpose(1, 0, 2, 3).reshape(H, C * W, ch)
     grid[H:, :W] = row_imgs.reshape(R * H, W, ch)
     grid[H:, W:] = cells.transpose(0, 2, 1, 3, 4).reshape(R * H, C * W, ch)
-    if scale > 1:
-        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    return grid
+    return enlarge(grid, scale)
 
 
 def run(args) -> int:
