@@ -14,7 +14,18 @@ from pathlib import Path
 import torch
 
 DEMO_NAME = "demo"
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def _assets_folder() -> Path:
+    """``assets/`` of the checkout (an editable install), else the copy a wheel installs under
+    ``<prefix>/share/ganscope/assets`` (pyproject's data-files)."""
+    import sys
+    checkout = Path(__file__).resolve().parents[2] / "assets"
+    installed = Path(sys.prefix) / "share" / "ganscope" / "assets"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+ASSETS = _assets_folder()
 DEMO_CHECKPOINT = ASSETS / "demo_generator.pt"
 # Further built-in models, by name (trained ones shipped in assets/; see assets/README.md).
 NAMED_DEMOS = {"demo-sg2": ASSETS / "demo_stylegan2.pt"}
