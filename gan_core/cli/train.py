@@ -20,11 +20,11 @@ _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview
           "zdim": "z_dim", "wdim": "w_dim", "mbstd_group": "mbstd_group", "style_mixing": "style_mixing",
           "pl_weight": "pl_weight", "blur_sigma": "blur_sigma", "tick_seconds": "tick_seconds",
           "strict": "strict_data", "phase_kimg": "phase_kimg", "start_res": "start_res", "d_steps": "d_steps",
-          "ema_start": "ema_start"}
+          "ema_start": "ema_start", "d_warmup": "d_warmup"}
 _NOT_OPTIONS = {"command"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32")
+_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32", "d_warmup")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),
@@ -75,6 +75,9 @@ def add_parser(sub) -> None:
     a("--mbstd-group", type=int, default=None, help="minibatch-stddev group size (default 4)")
     a("--glr", type=float, default=None, help="G learning rate (default 0.0025)")
     a("--dlr", type=float, default=None, help="D learning rate (default 0.0025 sg2, 0.002 sg3)")
+    a("--d-warmup", type=float, default=None, metavar="KIMG",
+      help="train only D for the first KIMG (default 2 when --resume is a generator without its D, "
+           "e.g. a --generator-only file, else 0)")
     a("--style-mixing", type=float, default=None, help="style mixing probability (default 0.9)")
     a("--pl-weight", type=float, default=None, help="path-length weight (default 2 for stylegan2, 0 for stylegan3)")
     a("--blur-sigma", type=float, default=None, help="initial D-input blur sigma (default 10 for stylegan3-r)")

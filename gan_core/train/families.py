@@ -65,7 +65,7 @@ from gan_core.train.trainer import Trainer, choose_run_dir, pick_device
 SG1_KIND = "stylegan1-progressive"
 BIGGAN_KIND = "biggan-run"
 # Options that only StyleGAN2/3 use: null in a resolved stylegan1 / biggan options dict.
-_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "ada_kimg", "ada_interval", "ema_rampup", "pl_weight",
+_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "ada_kimg", "ada_interval", "ema_rampup", "d_warmup", "pl_weight",
                   "r1_interval", "pl_interval", "blur_sigma", "blur_fade_kimg", "fp32")
 
 

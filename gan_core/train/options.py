@@ -69,6 +69,8 @@ class TrainOptions:
     dlr: float | None = None
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
+    d_warmup: float | None = None        # kimg of D-only steps before G trains (default: 2 when starting
+                                         # from a generator file that has no D, else 0)
     style_mixing: float = 0.9
     pl_weight: float | None = None
     r1_interval: int = 16
@@ -151,6 +153,7 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
     _check(o.preview_interval > 0, f"--preview-interval must be positive, got {o.preview_interval}")
     _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
     _check(o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
+    _check(o.d_warmup is None or o.d_warmup >= 0, f"--d-warmup must be >= 0 kimg, got {o.d_warmup}")
     _check(0 <= o.style_mixing <= 1, f"--style-mixing must be in [0, 1], got {o.style_mixing}")
     _check(o.z_dim >= 1 and o.w_dim >= 1, "--zdim and --wdim must be positive")
     if o.batch is None:

@@ -189,6 +189,23 @@ class Trainer(TickStats):
                 self.augment_pipe.set_p(float(aug["p"]))
             if ts.get("pl_mean") is not None:
                 self.loss.pl_mean = torch.as_tensor(ts["pl_mean"]).to(dev).clone()
+        # Starting from networks without their training state (a --generator-only file, an official
+        # pickle): the EMA must not ramp up from scratch (it would follow G while a new D is still
+        # random), and a new D gets D-only steps first. Both are kept in the snapshots, so resuming
+        # such a run continues them exactly.
+        start = (ts or {}).get("start") or {}
+        if ck is not None and not ts:
+            fresh_D = ck.D is None
+            warm = o.d_warmup if o.d_warmup is not None else (2.0 if fresh_D else 0.0)
+            start = {"from": str(self.resume_path), "fresh_D": fresh_D, "ema_rampup": None,
+                     "d_warmup_nimg": int(round(warm * 1000))}
+        elif o.d_warmup is not None and start:
+            start = {**start, "d_warmup_nimg": int(round(o.d_warmup * 1000))}
+        elif o.d_warmup is not None:
+            start = {"d_warmup_nimg": int(round(o.d_warmup * 1000))}
+        self.start_info = start
+        self.ema_rampup = start["ema_rampup"] if "ema_rampup" in start else o.ema_rampup
+        self.d_warmup_nimg = int(start.get("d_warmup_nimg", 0))
         self._resume_rng = None
         if ts:
             ranks = ts.get("ranks")
@@ -251,9 +268,11 @@ class Trainer(TickStats):
         real_img = real_img.to(dev, non_blocking=True).to(torch.float32) / 127.5 - 1
         real_c = real_c.to(dev)
         real_imgs, real_cs = real_img.split(o.batch_gpu), real_c.split(o.batch_gpu)
-        phases = [("G", "Gmain", 1)]
-        if o.pl_weight > 0 and self.step_idx % o.pl_interval == 0:
-            phases.append(("G", "Greg", o.pl_interval))
+        phases = []
+        if self.cur_nimg >= self.d_warmup_nimg:
+            phases.append(("G", "Gmain", 1))
+            if o.pl_weight > 0 and self.step_idx % o.pl_interval == 0:
+                phases.append(("G", "Greg", o.pl_interval))
         phases.append(("D", "Dmain", 1))
         if o.gamma > 0 and self.step_idx % o.r1_interval == 0:
             phases.append(("D", "Dreg", o.r1_interval))
@@ -271,7 +290,7 @@ class Trainer(TickStats):
             net.requires_grad_(False)
             opt.step()
         ddp.average_tracked_buffers(self.G, self.dist)
-        ema_update(self.G_ema, self.G, ema_beta(o.batch, o.ema_kimg, self.cur_nimg, o.ema_rampup))
+        ema_update(self.G_ema, self.G, ema_beta(o.batch, o.ema_kimg, self.cur_nimg, self.ema_rampup))
         self.cur_nimg += o.batch
         self.step_idx += 1
         if self.ada is not None:
@@ -287,7 +306,17 @@ class Trainer(TickStats):
         return (f"training {o.cfg} on {self.dataset.path} ({self.dataset.num_images} images, "
                 f"{self.dataset.resolution}²) for {o.kimg} kimg, batch {o.batch} "
                 f"({self.dist.world_size} process(es) × {self.chunks} × {o.batch_gpu}), device {self.device}; "
-                f"starting at kimg {self.cur_nimg / 1000:.3f}")
+                f"starting at kimg {self.cur_nimg / 1000:.3f}" + self._start_note())
+
+    def _start_note(self) -> str:
+        info = self.start_info
+        notes = []
+        if "from" in info:
+            notes.append(f"networks from {Path(info['from']).name} (no training state in it: new optimizers"
+                         + (", a new D" if info.get("fresh_D") else "") + ", G EMA without ramp-up)")
+        if self.cur_nimg < self.d_warmup_nimg:
+            notes.append(f"D alone until kimg {self.d_warmup_nimg / 1000:g}")
+        return "; " + "; ".join(notes) if notes else ""
 
     def tick_stats(self) -> dict[str, Any]:
         """This tick's values for stats.jsonl (means since the last tick; None when not computed)."""
@@ -335,6 +364,8 @@ class Trainer(TickStats):
                  "wall_s": self.wall_s(), "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
                  "augment": ada, "pl_mean": self.loss.pl_mean.detach().cpu(), "rng": rng_state(),
                  "world_size": self.dist.world_size}
+        if self.start_info:
+            state["start"] = dict(self.start_info)
         if ranks is not None:
             state["ranks"] = ranks  # one process_state() per process (several processes only)
         return state
