@@ -193,16 +193,12 @@ class Trainer(TickStats):
         # pickle): the EMA must not ramp up from scratch (it would follow G while a new D is still
         # random), and a new D gets D-only steps first. Both are kept in the snapshots, so resuming
         # such a run continues them exactly.
-        start = (ts or {}).get("start") or {}
+        start = dict((ts or {}).get("start") or {})
         if ck is not None and not ts:
-            fresh_D = ck.D is None
-            warm = o.d_warmup if o.d_warmup is not None else (2.0 if fresh_D else 0.0)
-            start = {"from": str(self.resume_path), "fresh_D": fresh_D, "ema_rampup": None,
-                     "d_warmup_nimg": int(round(warm * 1000))}
-        elif o.d_warmup is not None and start:
-            start = {**start, "d_warmup_nimg": int(round(o.d_warmup * 1000))}
-        elif o.d_warmup is not None:
-            start = {"d_warmup_nimg": int(round(o.d_warmup * 1000))}
+            start = {"from": str(self.resume_path), "fresh_D": ck.D is None, "ema_rampup": None,
+                     "d_warmup_nimg": 2000 if ck.D is None else 0}
+        if o.d_warmup is not None:
+            start["d_warmup_nimg"] = int(round(o.d_warmup * 1000))
         self.start_info = start
         self.ema_rampup = start["ema_rampup"] if "ema_rampup" in start else o.ema_rampup
         self.d_warmup_nimg = int(start.get("d_warmup_nimg", 0))
