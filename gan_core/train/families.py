@@ -340,12 +340,6 @@ class FamilyRunTrainer(TickStats):
         self._grid_cache = (self.step_idx, grid)
         return grid
 
-    def reals_grid(self) -> np.ndarray:
-        cols, rows = self.o.grid
-        n = min(cols * rows, self.dataset.num_images)
-        imgs = np.stack([self.dataset.get_image(i) for i in range(n)]).transpose(0, 2, 3, 1)
-        return image_grid(imgs, cols)
-
     def save_snapshot(self) -> Path | None:
         self.last_snapshot_nimg = self.cur_nimg
         if self.run is None:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from gan_core.train import distributed as ddp
 from gan_core.train.options import TrainOptions
-from gan_core.train.rundir import cpu_mem_gb
+from gan_core.train.rundir import cpu_mem_gb, dataset_grid
 from gan_core.train.protocol import LoopTrainer
 
 PAUSE_POLL_S = 0.5
@@ -154,7 +154,7 @@ class TrainingLoop:
         total_nimg = int(round(o.kimg * 1000))
         if t.run is not None:
             if not t.run.file("reals.png").exists():
-                t.run.write_png("reals.png", t.reals_grid())
+                t.run.write_png("reals.png", dataset_grid(t.dataset, *o.grid))
             t.run.log(t.describe(), echo=not self.progress)
             self._preview(state="running")
         bar = tqdm(total=round(o.kimg, 3), initial=round(t.cur_nimg / 1000, 3), unit="kimg", desc="train",

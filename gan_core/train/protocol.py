@@ -17,13 +17,16 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from gan_core.data.dataset import ImageDataset
 from gan_core.train.distributed import DistInfo
 from gan_core.train.rundir import RunDirectory
 
 
 class LoopTrainer(Protocol):
-    # Resolved options; the loop reads cfg, kimg, tick, tick_seconds, snap and preview_interval.
+    # Resolved options; the loop reads cfg, kimg, tick, tick_seconds, snap, preview_interval and grid.
     o: Any
+    # The training images (the loop writes the first grid of them as reals.png).
+    dataset: ImageDataset
     # The run directory (None on processes other than rank 0), the process group and the device.
     run: RunDirectory | None
     dist: DistInfo
@@ -47,9 +50,6 @@ class LoopTrainer(Protocol):
 
     def render_grid(self) -> np.ndarray:
         """The preview: G_ema at the fixed grid seeds, ``[H, W, C]`` uint8."""
-
-    def reals_grid(self) -> np.ndarray:
-        """The first dataset images in the same grid (reals.png)."""
 
     def save_snapshot(self) -> Path | None:
         """Write network-snapshot-NNNNNN.pt (networks + the training state that makes a resume

@@ -74,6 +74,13 @@ def image_grid(images: np.ndarray, cols: int) -> np.ndarray:
     return grid
 
 
+def dataset_grid(dataset, cols: int, rows: int) -> np.ndarray:
+    """The first ``cols·rows`` images of ``dataset`` (an ``ImageDataset``) as one grid (reals.png)."""
+    n = min(cols * rows, dataset.num_images)
+    imgs = np.stack([dataset.get_image(i) for i in range(n)]).transpose(0, 2, 3, 1)
+    return image_grid(imgs, cols)
+
+
 def png_bytes(pixels: np.ndarray) -> bytes:
     import io
 

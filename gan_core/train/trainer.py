@@ -343,12 +343,6 @@ class Trainer(TickStats):
         self._grid_cache = (self.step_idx, grid)
         return grid
 
-    def reals_grid(self) -> np.ndarray:
-        cols, rows = self.o.grid
-        n = min(cols * rows, self.dataset.num_images)
-        imgs = np.stack([self.dataset.get_image(i) for i in range(n)]).transpose(0, 2, 3, 1)
-        return image_grid(imgs, cols)
-
     def process_state(self) -> dict[str, Any]:
         """What differs between processes: RNG states, the ADA accumulators, the path-length mean."""
         return {"rng": rng_state(), "augment": self.ada.state_dict() if self.ada is not None else None,
