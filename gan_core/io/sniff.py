@@ -139,8 +139,10 @@ def _classify_torch_file(path: str, zip_archive: bool) -> Sniffed:
         raise CheckpointError(f"is a damaged PyTorch file ({msg}); fetch the file again", path) from None
     except Exception as e:  # noqa: BLE001 - zip or stream damage of any kind
         kind = "a zip archive" if zip_archive else "a PyTorch file"
-        raise CheckpointError(f"is {kind} but not a readable PyTorch checkpoint ({type(e).__name__}: "
-                              f"{' '.join(str(e).split())[:300]})", path) from None
+        # torch's messages run on for several sentences of advice; the first one says what broke.
+        reason = " ".join(str(e).split()).split(". ")[0][:200]
+        raise CheckpointError(f"is {kind} but not a readable PyTorch checkpoint: it is damaged or incomplete "
+                              f"({type(e).__name__}: {reason}); copy or download the file again", path) from None
     return _classify_object(obj, path)
 
 
