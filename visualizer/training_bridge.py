@@ -136,6 +136,32 @@ class RunWatcher:
         return xs, ys
 
 
+def describe_options(options: dict[str, Any] | None) -> str:
+    """One line on what a run trains, from its training_options.json (the panel's own inputs
+    describe the next run to start, not the one attached to)."""
+    if not isinstance(options, dict):
+        return ""
+    parts = [str(options.get("cfg") or "?")]
+    ds = options.get("dataset") if isinstance(options.get("dataset"), dict) else {}
+    data = ds.get("path") or options.get("data")
+    if data:
+        where = Path(str(data)).name or str(data)
+        facts = [f"{ds['num_images']} images" if isinstance(ds.get("num_images"), int) else "",
+                 f"{ds['resolution']}²" if isinstance(ds.get("resolution"), int) else ""]
+        facts = ", ".join(f for f in facts if f)
+        parts.append(f"on {where}" + (f" ({facts})" if facts else ""))
+    line = " ".join(parts)
+    extras = []
+    if isinstance(options.get("batch"), int):
+        extras.append(f"batch {options['batch']}")
+    if isinstance(options.get("kimg"), (int, float)):
+        extras.append(f"{options['kimg']:g} kimg")
+    procs = options.get("world_size")
+    if isinstance(procs, int) and procs > 1:
+        extras.append(f"{procs} processes")
+    return ", ".join([line] + extras)
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -274,3 +300,7 @@ class TrainingSession:
 
     def latest_snapshot(self) -> Path | None:
         return self.watcher.latest_snapshot() if self.watcher else None
+
+    def describe(self) -> str:
+        """What the followed run trains (``describe_options``); empty until its options are read."""
+        return describe_options(self.watcher.options) if self.watcher else ""

@@ -50,6 +50,7 @@ class TrainingPanel(Panel):
                                callback=lambda: self.attach(dpg.get_value("train.run_dir")))
             dpg.add_separator()
             dpg.add_text("no run", tag="train.state")
+            dpg.add_text("", tag="train.run_info", wrap=330)
             dpg.add_progress_bar(tag="train.progress", default_value=0.0, width=-1)
             dpg.add_text("", tag="train.numbers")
             with dpg.group(horizontal=True):
@@ -114,6 +115,7 @@ class TrainingPanel(Panel):
         self.state = state
         dpg.set_value("train.state", state)
         dpg.set_value("train.progress", 0.0)
+        dpg.set_value("train.run_info", "")
         for key in CURVES + ("augment_p",):
             dpg.set_value(f"train.series.{key}", [[], []])
 
@@ -123,6 +125,8 @@ class TrainingPanel(Panel):
             return
         if up.problem:
             dpg.set_value("train.state", up.problem)
+        if up.options is not None:
+            dpg.set_value("train.run_info", self.host.training.describe())
         if up.status:
             self._show_status(up.status)
         if up.process_exit not in (None, 0):

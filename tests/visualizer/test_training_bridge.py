@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visualizer.training_bridge import RunRequest, RunWatcher
+from visualizer.training_bridge import RunRequest, RunWatcher, describe_options
 
 
 def test_watcher_reads_what_the_trainer_writes(tmp_path):
@@ -48,3 +48,12 @@ def test_run_request_checks(tmp_path):
     (tmp_path / "live_status.json").write_text("{}")
     with pytest.raises(ValueError, match="already holds a run"):
         RunRequest(data="procedural:10", run_dir=str(tmp_path)).check()
+
+
+def test_describe_options_names_what_a_run_trains():
+    opts = {"cfg": "stylegan2", "batch": 32, "kimg": 1000.0, "world_size": 2, "data": "/d/proc32.zip",
+            "dataset": {"path": "/d/proc32.zip", "num_images": 5000, "resolution": 32}}
+    assert describe_options(opts) == "stylegan2 on proc32.zip (5000 images, 32²), batch 32, 1000 kimg, 2 processes"
+    # partial or damaged options give what they can, never an exception
+    assert describe_options({"cfg": "stylegan3-t", "dataset": "oops", "batch": "x"}) == "stylegan3-t"
+    assert describe_options(None) == "" and describe_options([1, 2]) == ""

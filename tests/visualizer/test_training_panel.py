@@ -44,6 +44,9 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     xs, ys = dpg.get_value("train.series.loss_G")[:2]
     assert len(xs) == len(ys) >= 1
     assert "kimg" in dpg.get_item_configuration("train.progress")["overlay"]
+    # what the run trains, from its options (not the panel's inputs, which may change meanwhile)
+    assert dpg.get_value("train.run_info").startswith("stylegan2 on "), dpg.get_value("train.run_info")
+    assert "16²" in dpg.get_value("train.run_info") and "batch 8" in dpg.get_value("train.run_info")
     ui_click("train.pause")
     run_frames_until(app, lambda: panel.state == "paused", 180, "the run to pause")
     ui_click("train.resume")
