@@ -12,7 +12,9 @@ import numpy as np
 from widgets.base import Panel
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
-CURVES = ("loss_G", "loss_D", "loss_r1", "loss_pl")
+LOSSES = ("loss_G", "loss_D")
+PENALTIES = ("loss_r1", "loss_pl")    # on their own axis: R1 grows to ~10 while the losses stay ~1
+CURVES = LOSSES + PENALTIES
 PREVIEW_WIDTH = 330
 
 
@@ -59,11 +61,15 @@ class TrainingPanel(Panel):
                 dpg.add_button(label="Stop", tag="train.stop", callback=lambda: self.command("stop"))
                 dpg.add_button(label="Open newest snapshot", tag="train.open", callback=self.open_snapshot)
             dpg.add_group(tag="train.preview_group")
-            with dpg.plot(label="losses", height=170, width=-1, tag="train.plot", no_mouse_pos=True):
+            with dpg.plot(label="losses (left) and regularizers (right)", height=190, width=-1, tag="train.plot",
+                          no_mouse_pos=True):
                 dpg.add_plot_legend()
                 dpg.add_plot_axis(dpg.mvXAxis, label="kimg", tag="train.x")
                 with dpg.plot_axis(dpg.mvYAxis, tag="train.y"):
-                    for key in CURVES:
+                    for key in LOSSES:
+                        dpg.add_line_series([], [], label=key, tag=f"train.series.{key}")
+                with dpg.plot_axis(dpg.mvYAxis2, tag="train.y2", opposite=True):
+                    for key in PENALTIES:
                         dpg.add_line_series([], [], label=key, tag=f"train.series.{key}")
             with dpg.plot(label="augment p", height=110, width=-1, tag="train.plot_p", no_mouse_pos=True):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.px")
@@ -137,7 +143,7 @@ class TrainingPanel(Panel):
             for key in CURVES + ("augment_p",):
                 xs, ys = w.series(key)
                 dpg.set_value(f"train.series.{key}", [xs, ys])
-            for axis in ("train.x", "train.y", "train.px", "train.py"):
+            for axis in ("train.x", "train.y", "train.y2", "train.px", "train.py"):
                 dpg.fit_axis_data(axis)
         if up.preview is not None:
             self._show_preview(up.preview)
