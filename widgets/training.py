@@ -173,7 +173,8 @@ class TrainingPanel(Panel):
             with dpg.texture_registry():
                 self._tex = dpg.add_dynamic_texture(w, h, data)
             self._tex_shape = (h, w)
-            scale = min(1.0, PREVIEW_WIDTH / w) if w else 1.0
+            # fill the pane: small grids (16², 32² samples) are enlarged, large ones shrunk
+            scale = PREVIEW_WIDTH / w if w else 1.0
             dpg.add_image(self._tex, parent="train.preview_group", width=int(w * scale), height=int(h * scale),
                           tag="train.preview")
         else:
