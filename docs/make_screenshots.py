@@ -1,12 +1,17 @@
 """Make the README screenshots with the app itself (run under a display or Xvfb):
 
-    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--attach RUN_DIR] [--only NAME ...]
+
+With --attach the Training picture watches that run (e.g. a long demo run); without it, a short
+run started from the panel. --only makes just the named pictures (main, layers, spectrum,
+equivariance, training), e.g. to leave a watched run's img/s undisturbed by the other renders.
 
 Each picture is the real window (Dear PyGui's frame buffer) in a state set through the same
 panel API a person uses.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -17,7 +22,10 @@ sys.path.insert(0, str(REPO))
 OUT = REPO / "docs" / "images"
 
 
-def main() -> None:
+PICTURES = ("main", "layers", "spectrum", "equivariance", "training")
+
+
+def main(attach: str | None = None, only: tuple[str, ...] = PICTURES) -> None:
     import dearpygui.dearpygui as dpg
 
     from visualizer.app import App
@@ -26,6 +34,8 @@ def main() -> None:
     app.start()
 
     def shot(name: str, **changes) -> None:
+        if name.removeprefix("app_").removesuffix(".png") not in only:
+            return
         if changes:
             app.update(**changes)
             app._sync_panels()
@@ -53,13 +63,19 @@ def main() -> None:
         open_only("Equivariance", "Translate / rotate")
         shot("app_equivariance.png", layer=None, canvas_view="eq_error", eq_metric="eqt_frac",
              eq_translate=(0.07, -0.03))
-        # a short training run, watched live
+        if "training" not in only:
+            return
+        # a training run, watched live: attached to a run directory given on the command line
+        # (a long run shows real curves), else a short run started from the panel
         open_only("Training")
         app.update(canvas_view="image", eq_metric=None)
-        for tag, value in (("train.data", "procedural:1000"), ("train.cfg", "stylegan2"), ("train.res", "32"),
-                           ("train.batch", 16), ("train.kimg", 3.0), ("train.run_dir", str(tmp / "run"))):
-            dpg.set_value(tag, value)
-        app.training_panel.start()
+        if attach:
+            app.training_panel.attach(attach)
+        else:
+            for tag, value in (("train.data", "procedural:1000"), ("train.cfg", "stylegan2"), ("train.res", "32"),
+                               ("train.batch", 16), ("train.kimg", 3.0), ("train.run_dir", str(tmp / "run"))):
+                dpg.set_value(tag, value)
+            app.training_panel.start()
         end = time.monotonic() + 600
         while time.monotonic() < end:
             app.frame()
@@ -68,10 +84,15 @@ def main() -> None:
                 break
             time.sleep(0.05)
         shot("app_training.png")
-        app.training.send("stop")
+        if not attach:
+            app.training.send("stop")
     finally:
         app.close()
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(description="Make the README screenshots with the app itself.")
+    ap.add_argument("--attach", metavar="RUN_DIR", help="watch this run in the Training picture")
+    ap.add_argument("--only", nargs="+", choices=PICTURES, default=list(PICTURES), help="pictures to make")
+    args = ap.parse_args()
+    main(args.attach, tuple(args.only))
