@@ -52,7 +52,7 @@ class TrainingPanel(Panel):
                                callback=lambda: self.attach(dpg.get_value("train.run_dir")))
             dpg.add_separator()
             dpg.add_text("no run", tag="train.state")
-            dpg.add_text("", tag="train.run_info", wrap=330)
+            dpg.add_text("", tag="train.run_info", wrap=PREVIEW_WIDTH)
             dpg.add_progress_bar(tag="train.progress", default_value=0.0, width=-1)
             dpg.add_text("", tag="train.numbers")
             with dpg.group(horizontal=True):
