@@ -6,6 +6,7 @@ import sys
 from tqdm import tqdm
 
 from gan_core.cli.common import CliError
+from gan_core.progress import progress_bar
 
 
 def add_parser(sub) -> None:
@@ -43,7 +44,7 @@ def run(args) -> int:
         res = res or args.resolution or 64
         if args.resolution is not None and args.resolution != res:
             raise CliError(f"{args.source} asks for {res}² but --resolution is {args.resolution}")
-        with tqdm(total=count, desc="procedural", unit="img", disable=count < 200) as bar:
+        with progress_bar(total=count, desc="procedural", unit="img", disable=count < 200) as bar:
             write_procedural_zip(args.dest, count, res, seed=args.seed, labels=not args.no_labels,
                                  progress=bar.update)
         print(f"wrote {count} procedural images ({res}×{res}) to {args.dest}")
@@ -51,7 +52,7 @@ def run(args) -> int:
     if args.resolution is None:
         raise CliError("--resolution is required (e.g. --resolution 256)")
     try:
-        with tqdm(desc="dataset", unit="img") as bar:
+        with progress_bar(desc="dataset", unit="img") as bar:
             report = convert_dataset(args.source, args.dest, args.resolution, transform=args.transform,
                                      strict=args.strict, max_images=args.max_images, progress=bar.update,
                                      report_broken=lambda n, r: tqdm.write(f"skipping broken image {n}: {r}",

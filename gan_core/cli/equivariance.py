@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tqdm import tqdm
+from gan_core.progress import progress_bar
 
 from gan_core.cli.common import (CliError, add_device_arg, describe_network, load_generator_for_cli,
                                  resolve_device, user_errors)
@@ -55,7 +55,7 @@ def run(args) -> int:
     G = load_generator_for_cli(args.network, device)
     with user_errors():
         require_input_transform(G, describe_network(args.network))
-    with tqdm(total=args.num, desc="equivariance", unit="latent") as bar, user_errors():
+    with progress_bar(total=args.num, desc="equivariance", unit="latent") as bar, user_errors():
         result = compute_equivariance(G, args.num, metrics, seed=args.seed, batch=args.batch,
                                       truncation_psi=args.trunc, device=device, progress=bar.update)
     for m in metrics:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from gan_core.progress import progress_bar
 
 from gan_core.cli.common import CliError, add_device_arg, load_generator_for_cli, resolve_device, user_errors
 from gan_core.latents import parse_float_pair, parse_int_list, z_from_seed
@@ -54,7 +54,7 @@ def run(args) -> int:
                 "class": args.class_idx}
     extra = {} if transform is None else {"input_transform": transform}
     with torch.no_grad(), user_errors():
-        for start in tqdm(range(0, len(seeds), args.batch), desc="generate", unit="batch",
+        for start in progress_bar(range(0, len(seeds), args.batch), desc="generate", unit="batch",
                           disable=len(seeds) <= args.batch):
             batch = seeds[start:start + args.batch]
             z = torch.cat([z_from_seed(s, G.z_dim, device) for s in batch])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from gan_core.progress import progress_bar
 
 from gan_core.cli.common import CliError, add_device_arg, load_generator_for_cli, resolve_device, user_errors
 
@@ -121,7 +121,7 @@ def run(args) -> int:
                 from gan_core.analysis.image_sources import list_dataset_images
                 total = min(args.num, len(list_dataset_images(spec)))
             acc = SpectrumAccumulator(resolution, beta=args.beta, interp=args.interp)
-            with torch.no_grad(), tqdm(total=total, desc=f"spectrum {Path(spec).name}", unit="img") as bar:
+            with torch.no_grad(), progress_bar(total=total, desc=f"spectrum {Path(spec).name}", unit="img") as bar:
                 for images in stream:
                     if images.shape[1] == 1:
                         images = images.expand(-1, 3, -1, -1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from gan_core.progress import progress_bar
 
 from gan_core.cli.common import (CliError, add_device_arg, describe_network, load_generator_for_cli,
                                  resolve_device, user_errors)
@@ -88,7 +88,7 @@ def run(args) -> int:
             path = catmull_rom_loop(keys, args.frames)
     try:
         with VideoWriter(args.output, fps=args.fps, crf=args.crf) as vw, torch.no_grad(), user_errors():
-            for f in tqdm(range(args.frames), desc="video", unit="frame"):
+            for f in progress_bar(range(args.frames), desc="video", unit="frame"):
                 if args.kind == "interp":
                     img = G.synthesis(path[f], noise_mode="const")
                 else:

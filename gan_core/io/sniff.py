@@ -172,7 +172,7 @@ def _describe_torch_object(obj: Any) -> str:
         keys = [str(k) for k in obj]
         if "param_groups" in obj and "state" in obj:
             return (f"is an optimizer state (like BigGAN-PyTorch's G_optim.pth / D_optim.pth), not a network; "
-                    f"give the weights file (G_ema.pth, G.pth or D.pth) instead")
+                    "give the weights file (G_ema.pth, G.pth or D.pth) instead")
         if "pytorch-lightning_version" in obj:
             return (f"is a PyTorch Lightning checkpoint without a MobileStyleGAN generator in its state_dict "
                     f"(no student.* tensors), so ganscope does not know its network; {supported}")

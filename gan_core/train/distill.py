@@ -310,7 +310,7 @@ def _plain_options(o: DistillOptions) -> dict[str, Any]:
 
 def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | None = None) -> str:
     """Run a distillation session into ``opts.run_dir``; returns 'finished' or 'stopped'."""
-    from tqdm import tqdm
+    from gan_core.progress import progress_bar
 
     from gan_core.train.loop import _stop_on_signals
 
@@ -324,14 +324,14 @@ def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | No
             from gan_core.train.snapshot import resolve_resume
             d.load_snapshot(resolve_resume(opts.resume))
         run.write_options(_plain_options(opts))
-        return _loop(d, run, progress, tqdm, _stop_on_signals)
+        return _loop(d, run, progress, progress_bar, _stop_on_signals)
     except BaseException as e:
         run.log(traceback.format_exc().rstrip(), echo=False)
         run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
         raise
 
 
-def _loop(d: Distiller, run: RunDirectory, progress: bool, tqdm, stop_on_signals) -> str:
+def _loop(d: Distiller, run: RunDirectory, progress: bool, progress_bar, stop_on_signals) -> str:
     o = d.o
     total = int(round(o.kimg * 1000))
     flag = {"stop": False, "signal": None}
@@ -360,7 +360,7 @@ def _loop(d: Distiller, run: RunDirectory, progress: bool, tqdm, stop_on_signals
     tick, tick_nimg, tick_t, step_time = 0, d.cur_nimg, time.time(), 0.0
     state = "finished"
     last_snap_nimg = d.cur_nimg
-    bar = tqdm(total=round(o.kimg, 3), initial=round(d.cur_nimg / 1000, 3), unit="kimg", desc="distill",
+    bar = progress_bar(total=round(o.kimg, 3), initial=round(d.cur_nimg / 1000, 3), unit="kimg", desc="distill",
                disable=not progress, dynamic_ncols=True)
     with stop_on_signals(flag), bar:
         while d.cur_nimg < total:

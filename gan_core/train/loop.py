@@ -15,7 +15,6 @@ The loop drives any trainer that follows ``gan_core.train.protocol.LoopTrainer``
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -23,7 +22,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
-from tqdm import tqdm
+from gan_core.progress import progress_bar
 
 from gan_core.train import distributed as ddp
 from gan_core.train.options import TrainOptions
@@ -157,8 +156,8 @@ class TrainingLoop:
                 t.run.write_png("reals.png", dataset_grid(t.dataset, *o.grid))
             t.run.log(t.describe(), echo=not self.progress)
             self._preview(state="running")
-        bar = tqdm(total=round(o.kimg, 3), initial=round(t.cur_nimg / 1000, 3), unit="kimg", desc="train",
-                   disable=not self.progress, dynamic_ncols=True, file=sys.stderr)
+        bar = progress_bar(total=round(o.kimg, 3), initial=round(t.cur_nimg / 1000, 3), unit="kimg", desc="train",
+                   disable=not self.progress, dynamic_ncols=True)
         tick_start_nimg, tick_start_time, step_time = t.cur_nimg, time.time(), 0.0
         first_step = True
         state = "finished"
