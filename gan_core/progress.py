@@ -33,3 +33,24 @@ def progress_bar(iterable: Any = None, *, file: IO | None = None, **kwargs: Any)
                           if kwargs.get("total") is not None or hasattr(iterable, "__len__")
                           else "{desc}: {n_fmt} {unit} [{elapsed}, {rate_fmt}]")
     return tqdm(iterable, file=file, **kwargs)
+
+
+def kimg_bar(desc: str, total_nimg: int, done_nimg: int, *, enabled: bool = True, **kwargs: Any) -> tqdm:
+    """The progress bar of a training loop, counted in kimg (``advance_to`` moves it)."""
+    return progress_bar(total=_kimg(total_nimg), initial=_kimg(done_nimg), unit="kimg", desc=desc,
+                        disable=not enabled, dynamic_ncols=True, **kwargs)
+
+
+def advance_to(bar: tqdm, nimg: int) -> None:
+    """Move a ``kimg_bar`` to ``nimg`` images, redrawing as ``update`` would.
+
+    Adding fractional kimg step by step piles up float error, which tqdm prints as
+    ``0.20800000000000007/1000 kimg``; the count is set from the exact image count instead."""
+    bar.n = _kimg(nimg)
+    bar.update(0)
+
+
+def _kimg(nimg: int) -> float | int:
+    """nimg as kimg with at most 3 decimals, whole numbers without a trailing ``.0``."""
+    k = round(nimg / 1000, 3)
+    return int(k) if k == int(k) else k

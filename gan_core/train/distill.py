@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_core.models.haar import image_to_wavelets, wavelets_to_image
+from gan_core.progress import advance_to, kimg_bar
 from gan_core.train.rundir import RunDirectory, cpu_mem_gb, image_grid, snapshot_name
 
 CFG_NAME = "mobilestylegan-distill"
@@ -310,8 +311,6 @@ def _plain_options(o: DistillOptions) -> dict[str, Any]:
 
 def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | None = None) -> str:
     """Run a distillation session into ``opts.run_dir``; returns 'finished' or 'stopped'."""
-    from gan_core.progress import progress_bar
-
     from gan_core.train.loop import _stop_on_signals
 
     if not opts.run_dir:
@@ -324,14 +323,14 @@ def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | No
             from gan_core.train.snapshot import resolve_resume
             d.load_snapshot(resolve_resume(opts.resume))
         run.write_options(_plain_options(opts))
-        return _loop(d, run, progress, progress_bar, _stop_on_signals)
+        return _loop(d, run, progress, _stop_on_signals)
     except BaseException as e:
         run.log(traceback.format_exc().rstrip(), echo=False)
         run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
         raise
 
 
-def _loop(d: Distiller, run: RunDirectory, progress: bool, progress_bar, stop_on_signals) -> str:
+def _loop(d: Distiller, run: RunDirectory, progress: bool, stop_on_signals) -> str:
     o = d.o
     total = int(round(o.kimg * 1000))
     flag = {"stop": False, "signal": None}
@@ -360,8 +359,7 @@ def _loop(d: Distiller, run: RunDirectory, progress: bool, progress_bar, stop_on
     tick, tick_nimg, tick_t, step_time = 0, d.cur_nimg, time.time(), 0.0
     state = "finished"
     last_snap_nimg = d.cur_nimg
-    bar = progress_bar(total=round(o.kimg, 3), initial=round(d.cur_nimg / 1000, 3), unit="kimg", desc="distill",
-               disable=not progress, dynamic_ncols=True)
+    bar = kimg_bar("distill", total, d.cur_nimg, enabled=progress)
     with stop_on_signals(flag), bar:
         while d.cur_nimg < total:
             cmd = run.poll_control()
@@ -376,7 +374,7 @@ def _loop(d: Distiller, run: RunDirectory, progress: bool, progress_bar, stop_on
             t0 = time.time()
             d.step()
             step_time += time.time() - t0
-            bar.update(o.batch / 1000)
+            advance_to(bar, d.cur_nimg)
             now = time.time()
             if tick == 0 or d.cur_nimg >= total or d.cur_nimg >= tick_nimg + o.tick * 1000 \
                     or now - tick_t >= o.tick_seconds:

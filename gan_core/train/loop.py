@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
-from gan_core.progress import progress_bar
+from gan_core.progress import advance_to, kimg_bar
 
 from gan_core.train import distributed as ddp
 from gan_core.train.options import TrainOptions
@@ -156,8 +156,7 @@ class TrainingLoop:
                 t.run.write_png("reals.png", dataset_grid(t.dataset, *o.grid))
             t.run.log(t.describe(), echo=not self.progress)
             self._preview(state="running")
-        bar = progress_bar(total=round(o.kimg, 3), initial=round(t.cur_nimg / 1000, 3), unit="kimg", desc="train",
-                   disable=not self.progress, dynamic_ncols=True)
+        bar = kimg_bar("train", total_nimg, t.cur_nimg, enabled=self.progress)
         tick_start_nimg, tick_start_time, step_time = t.cur_nimg, time.time(), 0.0
         first_step = True
         state = "finished"
@@ -168,10 +167,10 @@ class TrainingLoop:
                     break
                 if t.cur_nimg >= total_nimg:
                     break
-                t0, nimg0 = time.time(), t.cur_nimg
+                t0 = time.time()
                 t.step()
                 step_time += time.time() - t0
-                bar.update((t.cur_nimg - nimg0) / 1000)
+                advance_to(bar, t.cur_nimg)
                 now = time.time()
                 done = t.cur_nimg >= total_nimg
                 due = (first_step or done or t.cur_nimg >= tick_start_nimg + o.tick * 1000

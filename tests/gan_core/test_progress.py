@@ -1,7 +1,7 @@
 """Progress bars redraw sparsely when stderr is a log file rather than a terminal."""
 import io
 
-from gan_core.progress import LOG_INTERVAL_S, is_terminal, progress_bar
+from gan_core.progress import LOG_INTERVAL_S, advance_to, is_terminal, kimg_bar, progress_bar
 
 
 class _Tty(io.StringIO):
@@ -46,3 +46,13 @@ def test_unsized_progress_in_a_log_has_no_total():
     with progress_bar(desc="dataset", unit="img", file=s) as bar:
         bar.update(5)
     assert "dataset: 5 img" in s.getvalue()
+
+
+def test_kimg_bar_prints_clean_counts():
+    s = io.StringIO()
+    with kimg_bar("train", 1000, 0, file=s, mininterval=0) as bar:
+        for step in range(1, 14):   # 13 steps of batch 16: 0.208 kimg, not 0.20800000000000007
+            advance_to(bar, step * 16)
+    text = s.getvalue()
+    assert "train: 0.208/1 kimg" in text, text
+    assert "00000000" not in text, text
