@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +23,63 @@ from gan_core.train.rundir import COMMANDS, atomic_write_json
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
 # A network small enough to learn the procedural data on a CPU in minutes.
 SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
+ENDED_STATES = ("stopped", "finished", "failed")
+# A live trainer rewrites live_status.json every preview interval (default 10 s), each tick and
+# while paused; a run is called silent after this long without a change (or 10 preview
+# intervals, or 5 steps, whichever is longer: one step of a big model on a CPU can take minutes).
+SILENT_AFTER_S = 300.0
+
+
+@dataclass(frozen=True)
+class RunHealth:
+    """Whether anything still trains a run directory, as far as the files and this machine tell.
+
+    kind: "alive" (a trainer updates it), "ended" (stopped, finished or failed, and said so),
+    "gone" (its process is no longer running, though the run never said it ended: killed, or
+    the machine restarted), "silent" (no update for a long while and no way to check the
+    process: it runs on another machine) or "unknown" (nothing written yet)."""
+
+    kind: str
+    text: str = ""
+
+    @property
+    def can_continue(self) -> bool:
+        """Whether starting ``ganscope train --resume`` on the run is safe (nothing else trains it)."""
+        return self.kind in ("ended", "gone")
+
+
+def process_alive(pid: Any, host: Any) -> bool | None:
+    """Whether process ``pid`` runs on this machine; None when that cannot be told (another
+    host, no pid, not POSIX). A zombie (exited, not yet reaped) counts as ended."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or os.name != "posix":
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:        # another user's process: it exists
+        return True
+    except OSError:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def format_duration(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s} s"
+    if s < 2 * 3600:
+        return f"{s // 60} min"
+    if s < 2 * 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} days"
 
 
 @dataclass
@@ -49,6 +107,7 @@ class RunWatcher:
         self.status: dict[str, Any] = {}
         self.options: dict[str, Any] | None = None
         self._exit_reported = False
+        self._status_seen: float | None = None   # monotonic time live_status.json last changed
 
     def _changed(self, name: str) -> bool:
         try:
@@ -70,6 +129,7 @@ class RunWatcher:
         if self._changed("live_status.json"):
             st = _read_json(self.run_dir / "live_status.json")
             if isinstance(st, dict):
+                self._note_status_change(st)
                 self.status = st
                 up.status = st
         if self._changed("stats.jsonl"):
@@ -85,6 +145,50 @@ class RunWatcher:
                 and not (self.run_dir / "live_status.json").exists():
             up.problem = f"{self.run_dir} is not a training run directory (no live_status.json)"
         return up
+
+    def _note_status_change(self, st: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if self._status_seen is None and isinstance(st.get("updated"), (int, float)):
+            # First sight (attaching to an old run): date the change by the writer's clock. A
+            # writer on another machine with a skewed clock is corrected by its next update,
+            # which is timed here by this machine's clock only.
+            now -= max(0.0, time.time() - float(st["updated"]))
+        self._status_seen = now
+
+    def health(self) -> RunHealth:
+        """Whether something still trains this run (see ``RunHealth``)."""
+        state = self.status.get("state")
+        if not state:
+            return RunHealth("unknown")
+        if state in ENDED_STATES:
+            return RunHealth("ended", f"{state} at kimg {_kimg_text(self.status.get('kimg'))}")
+        where = f"at kimg {_kimg_text(self.status.get('kimg'))}"
+        if self.process is not None and self.process.poll() is not None:
+            st = _read_json(self.run_dir / "live_status.json")   # its last word may not be read yet
+            if isinstance(st, dict) and st.get("state") in ENDED_STATES:
+                return RunHealth("ended", f"{st['state']} at kimg {_kimg_text(st.get('kimg'))}")
+            return RunHealth("gone", f"its process exited (code {self.process.returncode}) without ending "
+                                     f"the run, {where}")
+        pid, host = self.status.get("pid"), self.status.get("host")
+        if process_alive(pid, host) is False:
+            return RunHealth("gone", f"its process {pid} is no longer running (killed, or the machine "
+                                     f"restarted) {where}")
+        quiet = time.monotonic() - self._status_seen if self._status_seen is not None else 0.0
+        if quiet > self.silent_after():
+            on = f" from {host}" if isinstance(host, str) and host != socket.gethostname() else ""
+            return RunHealth("silent", f"no news{on} for {format_duration(quiet)}, {where}")
+        return RunHealth("alive")
+
+    def silent_after(self) -> float:
+        """Seconds without a status change after which a live run is called silent."""
+        opts = self.options if isinstance(self.options, dict) else {}
+        limit = SILENT_AFTER_S
+        if isinstance(opts.get("preview_interval"), (int, float)):
+            limit = max(limit, 10 * float(opts["preview_interval"]))
+        ips, batch = self.status.get("img_per_s"), opts.get("batch")
+        if isinstance(ips, (int, float)) and ips > 0 and isinstance(batch, int):
+            limit = max(limit, 5 * batch / ips)
+        return limit
 
     def _read_new_stats(self) -> list[dict[str, Any]]:
         path = self.run_dir / "stats.jsonl"
@@ -162,6 +266,10 @@ def describe_options(options: dict[str, Any] | None) -> str:
     return ", ".join([line] + extras)
 
 
+def _kimg_text(kimg: Any) -> str:
+    return f"{kimg:.3f}".rstrip("0").rstrip(".") if isinstance(kimg, (int, float)) else "?"
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -208,6 +316,19 @@ class RunRequest:
             raise ValueError(f"{self.run_dir} already holds a run: attach to it, or pick another folder")
 
 
+def launch_trainer(cmd: list[str], run_dir: Path) -> subprocess.Popen:
+    """Start a trainer process that outlives the app, its output appended to process_output.txt."""
+    with open(run_dir / "process_output.txt", "ab") as log:   # the child keeps its own handle
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+
+def continue_command(run_dir: str | os.PathLike) -> list[str]:
+    """``ganscope train --resume RUN_DIR``: the run goes on in place from its newest snapshot
+    with its own options (training_options.json)."""
+    return [sys.executable, "-m", "gan_core", "train", "--resume", str(run_dir), "--no-progress"]
+
+
 def start_run(req: RunRequest) -> tuple[subprocess.Popen | None, threading.Thread | None, dict]:
     """Start ``ganscope train`` as its own process (it outlives nothing: closing the app leaves it
     running). A procedural dataset is made first, in a background thread, and the trainer started
@@ -227,9 +348,7 @@ def start_run(req: RunRequest) -> tuple[subprocess.Popen | None, threading.Threa
         return cmd + list(req.extra)
 
     def launch(data: str) -> subprocess.Popen:
-        log = open(run_dir / "process_output.txt", "ab")
-        return subprocess.Popen(train_cmd(data), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        return launch_trainer(train_cmd(data), run_dir)
 
     if not req.data.startswith("procedural:"):
         proc = launch(req.data)
@@ -296,7 +415,41 @@ class TrainingSession:
     def send(self, command: str) -> None:
         if self.watcher is None:
             raise ValueError("no run: start one or attach to a run directory first")
+        health = self.watcher.health()
+        if health.kind in ("ended", "gone"):
+            raise ValueError(f"nothing trains this run now ({health.text}): nobody would read the command")
         self.watcher.send(command)
+
+    def health(self) -> RunHealth:
+        return self.watcher.health() if self.watcher else RunHealth("unknown")
+
+    def continue_run(self) -> str:
+        """Train a stopped, failed or abandoned run further: ``ganscope train --resume RUN_DIR``
+        as a new process (exact resume from the newest snapshot). Returns what happened, for the
+        status line; raises ValueError when the run cannot or need not be continued."""
+        w = self.watcher
+        if w is None:
+            raise ValueError("no run: start one or attach to a run directory first")
+        w.poll()
+        health = w.health()
+        state = w.status.get("state")
+        if health.kind == "alive":
+            raise ValueError("the run is still being trained" + (": Resume unpauses it" if state == "paused" else ""))
+        if health.kind == "silent":
+            raise ValueError(f"the run may still be training elsewhere ({health.text}); if it is really gone, "
+                             f"continue it with: ganscope train --resume {w.run_dir}")
+        if health.kind == "unknown":
+            raise ValueError("the run has not written its status yet")
+        if state == "finished":
+            raise ValueError(f"the run finished its {_kimg_text(w.status.get('total_kimg'))} kimg; to train longer: "
+                             f"ganscope train --resume {w.run_dir} --kimg MORE")
+        snap = w.latest_snapshot()
+        if snap is None:
+            raise ValueError("the run has no snapshot to continue from; start a new run")
+        proc = launch_trainer(continue_command(w.run_dir), w.run_dir)
+        w.process, w._exit_reported = proc, False
+        self._holder = None
+        return f"continuing {w.run_dir.name} from {snap.name}"
 
     def latest_snapshot(self) -> Path | None:
         return self.watcher.latest_snapshot() if self.watcher else None

@@ -1,6 +1,10 @@
 """Training panel: start a run (dataset, config, resolution, batch, kimg) as a separate
 process, or attach to any run directory; live sample grid, loss and regularizer curves, kimg,
-img/s, ETA and a progress bar; pause, resume, stop; open the newest snapshot in the explorer."""
+img/s, ETA and a progress bar; pause, resume, stop; open the newest snapshot in the explorer.
+
+Resume unpauses a paused run, and continues a run that nothing trains any more (stopped, failed,
+or whose process died without a word) from its newest snapshot as a new process. A run whose
+process is gone, or that has been silent for minutes, says so instead of showing "running"."""
 from __future__ import annotations
 
 import datetime
@@ -28,6 +32,7 @@ class TrainingPanel(Panel):
         self._tex_shape = None
         self.preview: np.ndarray | None = None
         self.state = ""
+        self.health_text = ""     # why the run is not what its status says (gone, silent), or ""
 
     def build(self, parent) -> None:
         default_dir = os.path.join(os.getcwd(), "training-runs",
@@ -51,13 +56,13 @@ class TrainingPanel(Panel):
                 dpg.add_button(label="Attach to run dir", tag="train.attach",
                                callback=lambda: self.attach(dpg.get_value("train.run_dir")))
             dpg.add_separator()
-            dpg.add_text("no run", tag="train.state")
+            dpg.add_text("no run", tag="train.state", wrap=PREVIEW_WIDTH)
             dpg.add_text("", tag="train.run_info", wrap=PREVIEW_WIDTH)
             dpg.add_progress_bar(tag="train.progress", default_value=0.0, width=-1)
             dpg.add_text("", tag="train.numbers")
             with dpg.group(horizontal=True):
                 dpg.add_button(label="Pause", tag="train.pause", callback=lambda: self.command("pause"))
-                dpg.add_button(label="Resume", tag="train.resume", callback=lambda: self.command("resume"))
+                dpg.add_button(label="Resume", tag="train.resume", callback=self.resume)
                 dpg.add_button(label="Stop", tag="train.stop", callback=lambda: self.command("stop"))
                 dpg.add_button(label="Open newest snapshot", tag="train.open", callback=self.open_snapshot)
             dpg.add_group(tag="train.preview_group")
@@ -108,6 +113,26 @@ class TrainingPanel(Panel):
             return
         self.host.status(f"asked the run to {cmd}")
 
+    def resume(self) -> None:
+        """Unpause a paused run; continue one that nothing trains any more."""
+        session = self.host.training
+        health = session.health()
+        if not health.can_continue:
+            if self.state == "paused" and health.kind == "alive":
+                self.command("resume")
+                return
+            if health.kind == "alive":
+                self.host.status("the run is already training")
+                return
+        try:
+            what = session.continue_run()
+        except (ValueError, OSError) as e:
+            self.host.status(f"cannot continue the run: {e}", error=True)
+            return
+        self.health_text = ""
+        dpg.set_value("train.state", "continuing ...")
+        self.host.status(what)
+
     def open_snapshot(self) -> None:
         snap = self.host.training.latest_snapshot()
         if snap is None:
@@ -147,8 +172,28 @@ class TrainingPanel(Panel):
                 dpg.fit_axis_data(axis)
         if up.preview is not None:
             self._show_preview(up.preview)
+        self._show_health()
+
+    def _show_health(self) -> None:
+        health = self.host.training.health()
+        text = ""
+        if health.kind == "gone":
+            text = f"not training: {health.text}. Resume continues it from its newest snapshot."
+        elif health.kind == "silent":
+            text = f"{self.state}? {health.text}"
+        if text == self.health_text:
+            return
+        self.health_text = text
+        if text:
+            dpg.set_value("train.state", text)
+            dpg.configure_item("train.state", color=(255, 190, 90))
+            if health.kind == "gone":   # no ETA for a run nothing trains
+                dpg.set_value("train.numbers", self._numbers(self.host.training.watcher.status, live=False))
+        elif self.host.training.watcher is not None:
+            self._show_status(self.host.training.watcher.status)
 
     def _show_status(self, st: dict) -> None:
+        self.health_text = ""     # the state line is redrawn; _show_health adds a warning again
         self.state = str(st.get("state", ""))
         kimg, total = st.get("kimg") or 0.0, st.get("total_kimg") or 0.0
         err = st.get("error")
@@ -157,10 +202,14 @@ class TrainingPanel(Panel):
         frac = min(1.0, kimg / total) if total else 0.0
         dpg.set_value("train.progress", frac)
         dpg.configure_item("train.progress", overlay=f"{kimg:.2f} / {total:g} kimg")
+        dpg.set_value("train.numbers", self._numbers(st, live=self.state not in ("stopped", "finished", "failed")))
+
+    @staticmethod
+    def _numbers(st: dict, live: bool) -> str:
         ips, eta = st.get("img_per_s"), st.get("eta_s")
-        eta_txt = "-" if eta is None else str(datetime.timedelta(seconds=int(eta)))
+        eta_txt = "-" if eta is None or not live else str(datetime.timedelta(seconds=int(eta)))
         snap = st.get("latest_snapshot") or "none yet"
-        dpg.set_value("train.numbers", f"{ips or 0:.1f} img/s   ETA {eta_txt}\nsnapshot: {snap}")
+        return f"{ips or 0:.1f} img/s   ETA {eta_txt}\nsnapshot: {snap}"
 
     def _show_preview(self, px: np.ndarray) -> None:
         self.preview = px

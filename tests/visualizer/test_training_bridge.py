@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from visualizer.training_bridge import RunRequest, RunWatcher, describe_options
+from visualizer.training_bridge import (SILENT_AFTER_S, RunHealth, RunRequest, RunWatcher, TrainingSession,
+                                       continue_command, describe_options, process_alive)
 
 
 def test_watcher_reads_what_the_trainer_writes(tmp_path):
@@ -57,3 +63,90 @@ def test_describe_options_names_what_a_run_trains():
     # partial or damaged options give what they can, never an exception
     assert describe_options({"cfg": "stylegan3-t", "dataset": "oops", "batch": "x"}) == "stylegan3-t"
     assert describe_options(None) == "" and describe_options([1, 2]) == ""
+
+
+# -- is anything still training the run? ------------------------------------------------------
+
+def _status(run_dir, **fields):
+    st = {"state": "running", "kimg": 1.5, "total_kimg": 4.0, "pid": os.getpid(), "host": socket.gethostname(),
+          "updated": time.time(), **fields}
+    (run_dir / "live_status.json").write_text(json.dumps(st))
+
+
+def _ended_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_process_alive_on_this_machine_only():
+    host = socket.gethostname()
+    assert process_alive(os.getpid(), host) is True
+    assert process_alive(_ended_pid(), host) is False
+    assert process_alive(os.getpid(), host + "-elsewhere") is None     # cannot tell
+    assert process_alive(None, host) is None and process_alive(True, host) is None
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])         # exits, not reaped yet
+    deadline = time.monotonic() + 30
+    while process_alive(zombie.pid, host) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_alive(zombie.pid, host) is False
+    zombie.wait()
+
+
+def test_health_tells_alive_ended_gone_and_silent(tmp_path):
+    w = RunWatcher(tmp_path)
+    assert w.health().kind == "unknown"
+    _status(tmp_path)
+    w.poll()
+    assert w.health() == RunHealth("alive") and not w.health().can_continue
+    _status(tmp_path, state="stopped")
+    w.poll()
+    h = w.health()
+    assert h.kind == "ended" and h.can_continue and "stopped at kimg 1.5" in h.text
+    # killed without a last word: the status still says running, its process is gone
+    _status(tmp_path, pid=_ended_pid())
+    w.poll()
+    h = w.health()
+    assert h.kind == "gone" and h.can_continue and "no longer running" in h.text and "kimg 1.5" in h.text
+    # on another machine: only the age of the last update tells, never a reason to continue here
+    w2 = RunWatcher(tmp_path)
+    _status(tmp_path, host="trainbox", updated=time.time() - 3600)
+    w2.poll()
+    h = w2.health()
+    assert h.kind == "silent" and not h.can_continue and "from trainbox for 60 min" in h.text
+    w3 = RunWatcher(tmp_path)
+    _status(tmp_path, host="trainbox", updated=time.time() - 20)
+    w3.poll()
+    assert w3.health().kind == "alive"
+
+
+def test_silence_allows_for_slow_previews_and_steps(tmp_path):
+    w = RunWatcher(tmp_path)
+    assert w.silent_after() == SILENT_AFTER_S
+    w.options = {"preview_interval": 60, "batch": 32}
+    assert w.silent_after() == 600
+    w.status = {"img_per_s": 0.1}               # a 320 s step: five of them before "silent"
+    assert w.silent_after() == 1600
+
+
+def test_commands_and_continuing_follow_the_health(tmp_path):
+    s = TrainingSession()
+    with pytest.raises(ValueError, match="no run"):
+        s.continue_run()
+    _status(tmp_path)
+    s.attach(str(tmp_path))
+    s.poll(force=True)
+    with pytest.raises(ValueError, match="still being trained"):
+        s.continue_run()
+    s.send("pause")                                               # a live run gets the command
+    _status(tmp_path, state="finished", kimg=4.0)
+    s.poll(force=True)
+    with pytest.raises(ValueError, match="nobody would read"):
+        s.send("stop")
+    with pytest.raises(ValueError, match="finished its 4 kimg.*--kimg MORE"):
+        s.continue_run()
+    _status(tmp_path, pid=_ended_pid())
+    s.poll(force=True)
+    with pytest.raises(ValueError, match="no snapshot"):
+        s.continue_run()
+    assert continue_command(tmp_path)[-4:] == ["train", "--resume", str(tmp_path), "--no-progress"]

@@ -58,8 +58,40 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     ui_click("train.open")
     r = app.wait_for_result(lambda r: r.model is not None and r.model.path == str(snap), timeout=60)
     assert r.error is None and r.image.shape == (16, 16, 3)
+    # Resume on a stopped run continues it from that snapshot, as a new process
+    stopped_at = app.training.watcher.status["kimg"]
+    ui_click("train.resume")
+    assert "continuing run from network-snapshot-" in app.last_status, app.last_status
+    run_frames_until(app, lambda: panel.state == "running" and app.training.watcher.status["kimg"] > stopped_at,
+                     240, "the continued run to train")
+    assert f"starting at kimg {stopped_at:.3f}" in (run_dir / "log.txt").read_text()   # where it stopped
+    ui_click("train.stop")
+    run_frames_until(app, lambda: panel.state == "stopped", 240, "the continued run to stop")
     app.open_model(str(tiny_sg2))
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
+
+
+def test_a_run_whose_process_died_says_so_and_stop_is_refused(app, tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    import dearpygui.dearpygui as dpg
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    (tmp_path / "live_status.json").write_text(json.dumps(
+        {"state": "running", "kimg": 3.25, "total_kimg": 10, "pid": p.pid, "host": socket.gethostname(),
+         "updated": time.time() - 30}))
+    ui_set("train.run_dir", str(tmp_path))
+    ui_click("train.attach")
+    run_frames_until(app, lambda: "not training" in dpg.get_value("train.state"), 30, "the dead-run warning")
+    assert "kimg 3.25" in dpg.get_value("train.state")
+    ui_click("train.stop")
+    assert app.last_error and "nothing trains this run" in app.last_error
+    ui_click("train.resume")                      # no snapshot to continue from: said, nothing started
+    assert app.last_error and "no snapshot" in app.last_error
+    assert app.training.watcher.process is None
 
 
 def test_attach_refuses_a_folder_that_is_not_a_run(app, tmp_path):
