@@ -18,16 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from gan_core.train.rundir import COMMANDS, atomic_write_json
+from gan_core.train.rundir import COMMANDS, SILENT_AFTER_S, atomic_write_json, process_alive
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
 # A network small enough to learn the procedural data on a CPU in minutes.
 SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
 ENDED_STATES = ("stopped", "finished", "failed")
-# A live trainer rewrites live_status.json every preview interval (default 10 s), each tick and
-# while paused; a run is called silent after this long without a change (or 10 preview
-# intervals, or 5 steps, whichever is longer: one step of a big model on a CPU can take minutes).
-SILENT_AFTER_S = 300.0
+# A run is called silent after SILENT_AFTER_S without a status change, or 10 preview intervals,
+# or 5 steps, whichever is longer (one step of a big model on a CPU can take minutes).
 
 
 @dataclass(frozen=True)
@@ -46,29 +44,6 @@ class RunHealth:
     def can_continue(self) -> bool:
         """Whether starting ``ganscope train --resume`` on the run is safe (nothing else trains it)."""
         return self.kind in ("ended", "gone")
-
-
-def process_alive(pid: Any, host: Any) -> bool | None:
-    """Whether process ``pid`` runs on this machine; None when that cannot be told (another
-    host, no pid, not POSIX). A zombie (exited, not yet reaped) counts as ended."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or os.name != "posix":
-        return None
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:        # another user's process: it exists
-        return True
-    except OSError:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
 
 
 def format_duration(seconds: float) -> str:
@@ -91,6 +66,7 @@ class RunUpdate:
     preview: np.ndarray | None = None              # [H, W, 3] uint8, when a new preview landed
     options: dict[str, Any] | None = None          # training_options.json, first time it is seen
     process_exit: int | None = None                # exit code of a run this app started
+    process_said: str = ""                         # … and the last line it printed
     problem: str | None = None                     # e.g. the folder is not a run directory
 
 
@@ -141,6 +117,7 @@ class RunWatcher:
             if code is not None:
                 self._exit_reported = True
                 up.process_exit = code
+                up.process_said = last_line(self.run_dir / "process_output.txt")
         if up.problem is None and not self.status and self.options is None and self.process is None \
                 and not (self.run_dir / "live_status.json").exists():
             up.problem = f"{self.run_dir} is not a training run directory (no live_status.json)"
@@ -264,6 +241,18 @@ def describe_options(options: dict[str, Any] | None) -> str:
     if isinstance(procs, int) and procs > 1:
         extras.append(f"{procs} processes")
     return ", ".join([line] + extras)
+
+
+def last_line(path: Path, max_bytes: int = 4096) -> str:
+    """The last non-empty line of a text file (e.g. a trainer's one-line error), or ""."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - max_bytes))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [x.strip() for x in tail.replace("\r", "\n").splitlines() if x.strip()]
+    return lines[-1] if lines else ""
 
 
 def _kimg_text(kimg: Any) -> str:

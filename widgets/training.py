@@ -161,8 +161,9 @@ class TrainingPanel(Panel):
         if up.status:
             self._show_status(up.status)
         if up.process_exit not in (None, 0):
-            self.host.status(f"the training process exited with code {up.process_exit}; see "
-                             f"{self.host.training.run_dir}/log.txt", error=True)
+            said = f": {up.process_said}" if up.process_said else ""
+            self.host.status(f"the training process exited with code {up.process_exit}{said} (see "
+                             f"{self.host.training.run_dir}/log.txt and process_output.txt)", error=True)
         if up.new_stats:
             w = self.host.training.watcher
             for key in CURVES + ("augment_p",):

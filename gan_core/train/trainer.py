@@ -29,7 +29,7 @@ from gan_core.train.loss import StyleGANLoss, lazy_adam_params
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
                                     run_description)
-from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
+from gan_core.train.rundir import RunDirectory, image_grid, live_trainer, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 
@@ -75,6 +75,10 @@ def choose_run_dir(o: TrainOptions, resume_path: Path | None, data_path: str, wo
     if has_run and not resuming_here:
         raise OptionError(f"run directory {path} already holds a run; continue it with --resume {path}, "
                           f"or choose another --run-dir")
+    busy = live_trainer(path) if has_run else None
+    if busy:  # two trainers in one folder would overwrite each other's snapshots and stats
+        raise OptionError(f"run directory {path} is still being trained by {busy}; stop that run first "
+                          f"(Stop in the app's Training panel, or control.json), then resume it")
     return path
 
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visualizer.training_bridge import (SILENT_AFTER_S, RunHealth, RunRequest, RunWatcher, TrainingSession,
-                                       continue_command, describe_options, process_alive)
+from gan_core.train.rundir import SILENT_AFTER_S, process_alive
+from visualizer.training_bridge import (RunHealth, RunRequest, RunWatcher, TrainingSession,
+                                       continue_command, describe_options, last_line)
 
 
 def test_watcher_reads_what_the_trainer_writes(tmp_path):
@@ -150,3 +151,14 @@ def test_commands_and_continuing_follow_the_health(tmp_path):
     with pytest.raises(ValueError, match="no snapshot"):
         s.continue_run()
     assert continue_command(tmp_path)[-4:] == ["train", "--resume", str(tmp_path), "--no-progress"]
+
+
+def test_a_failed_process_reports_its_last_line(tmp_path):
+    (tmp_path / "process_output.txt").write_text("")
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; print('warming up'); "
+                             "sys.stderr.write('ganscope train: error: --data is required\\n\\n'); sys.exit(2)"],
+                            stdout=open(tmp_path / "process_output.txt", "ab"), stderr=subprocess.STDOUT)
+    proc.wait()
+    up = RunWatcher(tmp_path, proc).poll()
+    assert up.process_exit == 2 and up.process_said == "ganscope train: error: --data is required"
+    assert last_line(tmp_path / "nothing.txt") == ""

@@ -55,3 +55,41 @@ def test_outdir_numbering_and_resume_in_place(tiny_zip, tmp_path, capsys):
     assert main(["train", "--data", str(tiny_zip), "--outdir", str(runs), "--kimg", "0.004", "--desc", "tiny"]
                 + TINY) == 0
     assert (runs / "00001-tiny" / "stats.jsonl").is_file()
+
+
+def test_resume_refuses_a_run_that_is_still_training(tiny_zip, tmp_path, capsys):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.004"] + TINY) == 0
+    status_path = run / "live_status.json"
+    finished = json.loads(status_path.read_text())
+
+    def claim(**fields):
+        status_path.write_text(json.dumps({**finished, "state": "running", "updated": time.time(), **fields}))
+
+    # another process of this machine trains it: two trainers would overwrite each other's files
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim(pid=other.pid, host=socket.gethostname())
+        assert main(["train", "--resume", str(run), "--kimg", "0.008", "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"still being trained by process {other.pid} on this machine" in err and "stop that run" in err
+    finally:
+        other.kill()
+        other.wait()
+    # another machine updated the status a minute ago: refused; ten minutes ago: taken as gone
+    claim(pid=12345, host="trainbox", updated=time.time() - 60)
+    assert main(["train", "--resume", str(run), "--kimg", "0.008", "--no-progress"]) == 2
+    assert "still being trained by trainbox" in capsys.readouterr().err
+    claim(pid=12345, host="trainbox", updated=time.time() - 600)
+    # a killed process of this machine (its status still says running) does not block either
+    assert main(["train", "--resume", str(run), "--kimg", "0.008", "--no-progress"]) == 0
+    assert json.loads(status_path.read_text())["state"] == "finished"
+    claim(pid=other.pid, host=socket.gethostname())
+    assert main(["train", "--resume", str(run), "--kimg", "0.012", "--no-progress"]) == 0
+    assert json.loads(status_path.read_text())["pid"] == os.getpid()
