@@ -338,7 +338,7 @@ def _loop(d: Distiller, run: RunDirectory, progress: bool, stop_on_signals) -> s
     t_start = time.time()
     run.log(f"distilling {o.teacher} ({d.T.img_resolution}², {sum(p.numel() for p in d.T.synthesis.parameters())} "
             f"synthesis parameters) into MobileStyleGAN channels {d.G.config()['channels']} "
-            f"({sum(p.numel() for p in d.G.synthesis.parameters())} parameters) for {o.kimg} kimg, batch {o.batch}; "
+            f"({sum(p.numel() for p in d.G.synthesis.parameters())} parameters) for {o.kimg:g} kimg, batch {o.batch}; "
             f"perceptual loss {'on' if d.perceptual is not None else 'off'}; shared noise "
             f"{'yes' if d.share_noise else 'no (teacher noise layers do not match)'}", echo=not progress)
 

@@ -421,7 +421,7 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
     def describe(self) -> str:
         o, p = self.o, self.p
         return (f"training stylegan1 (progressive, {o.loss}) on {self.dataset.path} ({self.dataset.num_images} "
-                f"images, {self.dataset.resolution}²) for {o.kimg} kimg, from {o.start_res}² with "
+                f"images, {self.dataset.resolution}²) for {o.kimg:g} kimg, from {o.start_res}² with "
                 f"{o.phase_kimg} kimg phases, batch {'by resolution' if o.batch is None else o.batch}, "
                 f"device {self.device}; starting at kimg {self.cur_nimg / 1000:.3f} "
                 f"({p.resolution}², alpha {p.alpha:.3f})")
@@ -515,7 +515,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
         o = self.o
         n_g = sum(p.numel() for p in self.b.G.parameters())
         return (f"training {o.cfg} on {self.dataset.path} ({self.dataset.num_images} images, "
-                f"{self.dataset.resolution}², {self.dataset.label_dim} classes) for {o.kimg} kimg, batch {o.batch}, "
+                f"{self.dataset.resolution}², {self.dataset.label_dim} classes) for {o.kimg:g} kimg, batch {o.batch}, "
                 f"{o.d_steps} D step(s) per G step, G {n_g / 1e6:.2f}M parameters, device {self.device}; "
                 f"starting at kimg {self.cur_nimg / 1000:.3f}")
 

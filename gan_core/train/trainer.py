@@ -304,7 +304,7 @@ class Trainer(TickStats):
     def describe(self) -> str:
         o = self.o
         return (f"training {o.cfg} on {self.dataset.path} ({self.dataset.num_images} images, "
-                f"{self.dataset.resolution}²) for {o.kimg} kimg, batch {o.batch} "
+                f"{self.dataset.resolution}²) for {o.kimg:g} kimg, batch {o.batch} "
                 f"({self.dist.world_size} process(es) × {self.chunks} × {o.batch_gpu}), device {self.device}; "
                 f"starting at kimg {self.cur_nimg / 1000:.3f}" + self._start_note())
 
