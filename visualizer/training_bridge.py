@@ -412,10 +412,11 @@ class TrainingSession:
     def health(self) -> RunHealth:
         return self.watcher.health() if self.watcher else RunHealth("unknown")
 
-    def continue_run(self) -> str:
-        """Train a stopped, failed or abandoned run further: ``ganscope train --resume RUN_DIR``
-        as a new process (exact resume from the newest snapshot). Returns what happened, for the
-        status line; raises ValueError when the run cannot or need not be continued."""
+    def continue_run(self, kimg: float | None = None) -> str:
+        """Train a stopped, failed, abandoned or finished run further: ``ganscope train --resume
+        RUN_DIR`` as a new process (exact resume from the newest snapshot), up to ``kimg`` when
+        that is more than the run's own total. Returns what happened, for the status line; raises
+        ValueError when the run cannot or need not be continued."""
         w = self.watcher
         if w is None:
             raise ValueError("no run: start one or attach to a run directory first")
@@ -429,16 +430,18 @@ class TrainingSession:
                              f"continue it with: ganscope train --resume {w.run_dir}")
         if health.kind == "unknown":
             raise ValueError("the run has not written its status yet")
-        if state == "finished":
-            raise ValueError(f"the run finished its {_kimg_text(w.status.get('total_kimg'))} kimg; to train longer: "
-                             f"ganscope train --resume {w.run_dir} --kimg MORE")
+        total = w.status.get("total_kimg")
+        longer = kimg is not None and (not isinstance(total, (int, float)) or kimg > total)
+        if state == "finished" and not longer:
+            raise ValueError(f"the run finished its {_kimg_text(total)} kimg; set kimg above that to train longer")
         snap = w.latest_snapshot()
         if snap is None:
             raise ValueError("the run has no snapshot to continue from; start a new run")
-        proc = launch_trainer(continue_command(w.run_dir), w.run_dir)
+        cmd = continue_command(w.run_dir) + (["--kimg", f"{kimg:g}"] if longer else [])
+        proc = launch_trainer(cmd, w.run_dir)
         w.process, w._exit_reported = proc, False
         self._holder = None
-        return f"continuing {w.run_dir.name} from {snap.name}"
+        return f"continuing {w.run_dir.name} from {snap.name}" + (f" up to {kimg:g} kimg" if longer else "")
 
     def latest_snapshot(self) -> Path | None:
         return self.watcher.latest_snapshot() if self.watcher else None

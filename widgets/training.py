@@ -3,7 +3,8 @@ process, or attach to any run directory; live sample grid, loss and regularizer 
 img/s, ETA and a progress bar; pause, resume, stop; open the newest snapshot in the explorer.
 
 Resume unpauses a paused run, and continues a run that nothing trains any more (stopped, failed,
-or whose process died without a word) from its newest snapshot as a new process. A run whose
+finished, or whose process died without a word) from its newest snapshot as a new process, up
+to the kimg box when that is more than the run's own total. A run whose
 process is gone, or that has been silent for minutes, says so instead of showing "running"."""
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ class TrainingPanel(Panel):
                 self.host.status("the run is already training")
                 return
         try:
-            what = session.continue_run()
+            what = session.continue_run(kimg=float(dpg.get_value("train.kimg")))
         except (ValueError, OSError) as e:
             self.host.status(f"cannot continue the run: {e}", error=True)
             return

@@ -144,8 +144,12 @@ def test_commands_and_continuing_follow_the_health(tmp_path):
     s.poll(force=True)
     with pytest.raises(ValueError, match="nobody would read"):
         s.send("stop")
-    with pytest.raises(ValueError, match="finished its 4 kimg.*--kimg MORE"):
+    with pytest.raises(ValueError, match="finished its 4 kimg; set kimg above that"):
         s.continue_run()
+    with pytest.raises(ValueError, match="finished its 4 kimg"):
+        s.continue_run(kimg=4.0)
+    with pytest.raises(ValueError, match="no snapshot"):     # longer would do, but from what?
+        s.continue_run(kimg=8.0)
     _status(tmp_path, pid=_ended_pid())
     s.poll(force=True)
     with pytest.raises(ValueError, match="no snapshot"):
@@ -162,3 +166,28 @@ def test_a_failed_process_reports_its_last_line(tmp_path):
     up = RunWatcher(tmp_path, proc).poll()
     assert up.process_exit == 2 and up.process_said == "ganscope train: error: --data is required"
     assert last_line(tmp_path / "nothing.txt") == ""
+
+
+def test_continuing_a_finished_run_trains_it_to_the_new_kimg(tmp_path, monkeypatch):
+    import visualizer.training_bridge as bridge
+
+    started = []
+
+    class FakeProcess:
+        returncode = None
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(bridge, "launch_trainer", lambda cmd, run_dir: started.append(cmd) or FakeProcess())
+    _status(tmp_path, state="finished", kimg=4.0, latest_snapshot="network-snapshot-000004.pt")
+    (tmp_path / "network-snapshot-000004.pt").write_bytes(b"")
+    s = TrainingSession()
+    s.attach(str(tmp_path))
+    assert s.continue_run(kimg=10.0) == f"continuing {tmp_path.name} from network-snapshot-000004.pt up to 10 kimg"
+    assert started == [continue_command(tmp_path) + ["--kimg", "10"]]
+    # a stopped run goes on to its own total when the box asks for less
+    _status(tmp_path, state="stopped", kimg=2.0, latest_snapshot="network-snapshot-000004.pt")
+    s.attach(str(tmp_path))
+    assert s.continue_run(kimg=3.0).endswith("network-snapshot-000004.pt")
+    assert started[-1] == continue_command(tmp_path)
