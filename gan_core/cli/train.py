@@ -138,6 +138,9 @@ def options_from_args(args):
         if name in ("data", "resume") and Path(value).exists():
             value = os.path.abspath(value)  # the saved options must work from any folder
         base[_FIELD.get(name, name)] = value
+    if args.resume and args.data is None and base.get("data") and not Path(base["data"]).exists():
+        raise ValueError(f"the dataset of the run being resumed, {base['data']}, is not there (moved, or the "
+                         f"run was copied from another machine): give its place with --data")
     if args.resume and args.run_dir is None and args.outdir is None:
         base["run_dir"] = None
     _check_family_flags(args, base.get("cfg") or "stylegan2")

@@ -93,3 +93,17 @@ def test_resume_refuses_a_run_that_is_still_training(tiny_zip, tmp_path, capsys)
     claim(pid=other.pid, host=socket.gethostname())
     assert main(["train", "--resume", str(run), "--kimg", "0.012", "--no-progress"]) == 0
     assert json.loads(status_path.read_text())["pid"] == os.getpid()
+
+
+def test_resume_names_a_dataset_that_moved(tiny_zip, tmp_path, capsys):
+    import shutil
+    data = tmp_path / "data.zip"
+    shutil.copy(tiny_zip, data)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--run-dir", str(run), "--kimg", "0.004"] + TINY) == 0
+    moved = tmp_path / "elsewhere.zip"
+    data.rename(moved)
+    assert main(["train", "--resume", str(run), "--kimg", "0.008", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"the dataset of the run being resumed, {data}, is not there" in err and "--data" in err
+    assert main(["train", "--resume", str(run), "--data", str(moved), "--kimg", "0.008", "--no-progress"]) == 0
