@@ -301,8 +301,16 @@ class RunRequest:
             raise ValueError("batch must be >= 1 and kimg > 0")
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 8, got {self.resolution}")
-        if os.path.exists(os.path.join(self.run_dir, "live_status.json")):
+        if holds_run(self.run_dir):
             raise ValueError(f"{self.run_dir} already holds a run: attach to it, or pick another folder")
+
+
+def holds_run(run_dir: str | os.PathLike) -> bool:
+    """Whether a run lives in ``run_dir``, or one started from the panel is being set up there
+    (its procedural dataset being made, its process starting)."""
+    d = Path(run_dir)
+    return any((d / name).exists() for name in ("live_status.json", "process_output.txt", "stats.jsonl")) \
+        or any(d.glob("procedural-*.zip"))
 
 
 def launch_trainer(cmd: list[str], run_dir: Path) -> subprocess.Popen:
@@ -363,6 +371,8 @@ def start_run(req: RunRequest) -> tuple[subprocess.Popen | None, threading.Threa
 
 class TrainingSession:
     """The one run the Training panel follows (started here or attached to)."""
+
+    holds_run = staticmethod(holds_run)
 
     def __init__(self) -> None:
         self.watcher: RunWatcher | None = None

@@ -34,10 +34,14 @@ class TrainingPanel(Panel):
         self.preview: np.ndarray | None = None
         self.state = ""
         self.health_text = ""     # why the run is not what its status says (gone, silent), or ""
+        self._auto_dir = ""       # the run folder the panel suggested (a new one after each start)
+
+    @staticmethod
+    def _new_run_dir() -> str:
+        return os.path.join(os.getcwd(), "training-runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
     def build(self, parent) -> None:
-        default_dir = os.path.join(os.getcwd(), "training-runs",
-                                   datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        default_dir = self._auto_dir = self._new_run_dir()
         with dpg.group(parent=parent):
             dpg.add_input_text(label="dataset", tag="train.data", default_value="procedural:2000", width=230,
                                hint="zip, folder, LMDB or procedural:COUNT")
@@ -85,13 +89,20 @@ class TrainingPanel(Panel):
     # -- actions -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        run_dir = dpg.get_value("train.run_dir").strip()
+        if run_dir == self._auto_dir and self.host.training.holds_run(run_dir):
+            # the suggested folder got the previous run: suggest a new one instead of refusing
+            run_dir = self._auto_dir = self._new_run_dir()
+            if os.path.exists(run_dir):
+                run_dir = self._auto_dir = run_dir + "-2"
+            dpg.set_value("train.run_dir", run_dir)
         try:
             self.host.training_start(data=dpg.get_value("train.data").strip(), cfg=dpg.get_value("train.cfg"),
                                      resolution=int(dpg.get_value("train.res")),
                                      batch=int(dpg.get_value("train.batch")),
                                      kimg=float(dpg.get_value("train.kimg")),
                                      small_network=bool(dpg.get_value("train.small")),
-                                     run_dir=dpg.get_value("train.run_dir").strip())
+                                     run_dir=run_dir)
         except (ValueError, OSError) as e:
             self.host.status(f"cannot start training: {e}", error=True)
             return

@@ -191,3 +191,11 @@ def test_continuing_a_finished_run_trains_it_to_the_new_kimg(tmp_path, monkeypat
     s.attach(str(tmp_path))
     assert s.continue_run(kimg=3.0).endswith("network-snapshot-000004.pt")
     assert started[-1] == continue_command(tmp_path)
+
+
+def test_a_folder_being_set_up_for_a_run_is_taken(tmp_path):
+    assert not TrainingSession.holds_run(tmp_path)
+    (tmp_path / "procedural-32.zip").write_bytes(b"")       # the panel's dataset, being made
+    assert TrainingSession.holds_run(tmp_path)
+    with pytest.raises(ValueError, match="already holds a run"):
+        RunRequest(data="procedural:10", run_dir=str(tmp_path)).check()

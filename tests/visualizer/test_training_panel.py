@@ -105,3 +105,26 @@ def test_start_refuses_a_missing_dataset(app, tmp_path):
     ui_set("train.run_dir", str(tmp_path / "r"))
     ui_click("train.start")
     assert app.last_error and "does not exist" in app.last_error
+
+
+def test_the_suggested_run_folder_moves_on_once_used(app, tmp_path, monkeypatch):
+    import os
+
+    import dearpygui.dearpygui as dpg
+    monkeypatch.chdir(tmp_path)
+    panel = app.training_panel
+    used = panel._new_run_dir()
+    os.makedirs(used)
+    open(os.path.join(used, "live_status.json"), "w").write("{}")
+    panel._auto_dir = used
+    ui_set("train.run_dir", used)
+    ui_set("train.data", str(tmp_path / "nothing.zip"))
+    ui_click("train.start")
+    suggested = dpg.get_value("train.run_dir")
+    assert suggested != used and suggested.startswith(str(tmp_path / "training-runs"))
+    assert app.last_error and "does not exist" in app.last_error     # the dataset, not the folder
+    # a folder the user typed is never swapped behind their back
+    ui_set("train.run_dir", used)
+    ui_set("train.data", "procedural:10")
+    ui_click("train.start")
+    assert dpg.get_value("train.run_dir") == used and "already holds a run" in app.last_error

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Continue the CPU training run of the StyleGAN3-T demo from the state kept in the repository
+# (assets/demo_training/sg3t-32: the newest full snapshot with G, D, G_ema, optimizers and RNG
+# states, its options, stats and log; see assets/README.md). Makes the run's dataset, copies the
+# run into WORKDIR and resumes it exactly; stop it any time (Ctrl+C, SIGTERM, or Stop in the app's
+# Training panel, attached to WORKDIR/sg3t-32) and run this again to go on.
+#
+# Usage: sh docs/continue_demo_run.sh [WORKDIR (default .runs)] [KIMG (default: the run's 1000)]
+# Then, to ship a better demo:
+#   ganscope convert WORKDIR/sg3t-32/network-snapshot-NNNNNN.pt assets/demo_generator.pt --generator-only --force
+# and keep the state for the next person: replace assets/demo_training/sg3t-32/network-snapshot-*.pt
+# with the newest one, and copy over training_options.json, stats.jsonl and log.txt.
+set -eu
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${1:-.runs}
+KIMG=${2:-}
+mkdir -p "$WORK"
+DATA="$WORK/proc32_20k.zip"
+[ -f "$DATA" ] || ganscope dataset --source procedural:20000:32 --dest "$DATA"
+if [ ! -d "$WORK/sg3t-32" ]; then
+    cp -r "$REPO/assets/demo_training/sg3t-32" "$WORK/sg3t-32"
+fi
+exec ganscope train --resume "$WORK/sg3t-32" --data "$DATA" ${KIMG:+--kimg "$KIMG"}
