@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,43 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from gan_core.train.rundir import COMMANDS, SILENT_AFTER_S, atomic_write_json, process_alive
+from gan_core.train.run_state import (ENDED_STATES, RunHealth, describe_options, kimg_text, run_health,
+                                      silent_after)
+from gan_core.train.rundir import COMMANDS, atomic_write_json, read_json_dict
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
 # A network small enough to learn the procedural data on a CPU in minutes.
 SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
-ENDED_STATES = ("stopped", "finished", "failed")
-# A run is called silent after SILENT_AFTER_S without a status change, or 10 preview intervals,
-# or 5 steps, whichever is longer (one step of a big model on a CPU can take minutes).
-
-
-@dataclass(frozen=True)
-class RunHealth:
-    """Whether anything still trains a run directory, as far as the files and this machine tell.
-
-    kind: "alive" (a trainer updates it), "ended" (stopped, finished or failed, and said so),
-    "gone" (its process is no longer running, though the run never said it ended: killed, or
-    the machine restarted), "silent" (no update for a long while and no way to check the
-    process: it runs on another machine) or "unknown" (nothing written yet)."""
-
-    kind: str
-    text: str = ""
-
-    @property
-    def can_continue(self) -> bool:
-        """Whether starting ``ganscope train --resume`` on the run is safe (nothing else trains it)."""
-        return self.kind in ("ended", "gone")
-
-
-def format_duration(seconds: float) -> str:
-    s = int(max(seconds, 0))
-    if s < 120:
-        return f"{s} s"
-    if s < 2 * 3600:
-        return f"{s // 60} min"
-    if s < 2 * 86400:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} days"
 
 
 @dataclass
@@ -100,10 +69,10 @@ class RunWatcher:
         if not self.run_dir.is_dir():
             up.problem = f"{self.run_dir} does not exist (yet)"
         if self.options is None and self._changed("training_options.json"):
-            self.options = _read_json(self.run_dir / "training_options.json")
+            self.options = read_json_dict(self.run_dir / "training_options.json")
             up.options = self.options
         if self._changed("live_status.json"):
-            st = _read_json(self.run_dir / "live_status.json")
+            st = read_json_dict(self.run_dir / "live_status.json")
             if isinstance(st, dict):
                 self._note_status_change(st)
                 self.status = st
@@ -133,39 +102,19 @@ class RunWatcher:
         self._status_seen = now
 
     def health(self) -> RunHealth:
-        """Whether something still trains this run (see ``RunHealth``)."""
-        state = self.status.get("state")
-        if not state:
-            return RunHealth("unknown")
-        if state in ENDED_STATES:
-            return RunHealth("ended", f"{state} at kimg {_kimg_text(self.status.get('kimg'))}")
-        where = f"at kimg {_kimg_text(self.status.get('kimg'))}"
+        """Whether something still trains this run (``gan_core.train.run_state.RunHealth``)."""
+        status, code = self.status, None
         if self.process is not None and self.process.poll() is not None:
-            st = _read_json(self.run_dir / "live_status.json")   # its last word may not be read yet
+            code = self.process.returncode
+            st = read_json_dict(self.run_dir / "live_status.json")   # its last word may not be read yet
             if isinstance(st, dict) and st.get("state") in ENDED_STATES:
-                return RunHealth("ended", f"{st['state']} at kimg {_kimg_text(st.get('kimg'))}")
-            return RunHealth("gone", f"its process exited (code {self.process.returncode}) without ending "
-                                     f"the run, {where}")
-        pid, host = self.status.get("pid"), self.status.get("host")
-        if process_alive(pid, host) is False:
-            return RunHealth("gone", f"its process {pid} is no longer running (killed, or the machine "
-                                     f"restarted) {where}")
+                status, code = st, None
         quiet = time.monotonic() - self._status_seen if self._status_seen is not None else 0.0
-        if quiet > self.silent_after():
-            on = f" from {host}" if isinstance(host, str) and host != socket.gethostname() else ""
-            return RunHealth("silent", f"no news{on} for {format_duration(quiet)}, {where}")
-        return RunHealth("alive")
+        return run_health(status, self.options, quiet_s=quiet, process_exit=code)
 
     def silent_after(self) -> float:
         """Seconds without a status change after which a live run is called silent."""
-        opts = self.options if isinstance(self.options, dict) else {}
-        limit = SILENT_AFTER_S
-        if isinstance(opts.get("preview_interval"), (int, float)):
-            limit = max(limit, 10 * float(opts["preview_interval"]))
-        ips, batch = self.status.get("img_per_s"), opts.get("batch")
-        if isinstance(ips, (int, float)) and ips > 0 and isinstance(batch, int):
-            limit = max(limit, 5 * batch / ips)
-        return limit
+        return silent_after(self.status, self.options)
 
     def _read_new_stats(self) -> list[dict[str, Any]]:
         path = self.run_dir / "stats.jsonl"
@@ -217,32 +166,6 @@ class RunWatcher:
         return xs, ys
 
 
-def describe_options(options: dict[str, Any] | None) -> str:
-    """One line on what a run trains, from its training_options.json (the panel's own inputs
-    describe the next run to start, not the one attached to)."""
-    if not isinstance(options, dict):
-        return ""
-    parts = [str(options.get("cfg") or "?")]
-    ds = options.get("dataset") if isinstance(options.get("dataset"), dict) else {}
-    data = ds.get("path") or options.get("data")
-    if data:
-        where = Path(str(data)).name or str(data)
-        facts = [f"{ds['num_images']} images" if isinstance(ds.get("num_images"), int) else "",
-                 f"{ds['resolution']}²" if isinstance(ds.get("resolution"), int) else ""]
-        facts = ", ".join(f for f in facts if f)
-        parts.append(f"on {where}" + (f" ({facts})" if facts else ""))
-    line = " ".join(parts)
-    extras = []
-    if isinstance(options.get("batch"), int):
-        extras.append(f"batch {options['batch']}")
-    if isinstance(options.get("kimg"), (int, float)):
-        extras.append(f"{options['kimg']:g} kimg")
-    procs = options.get("world_size")
-    if isinstance(procs, int) and procs > 1:
-        extras.append(f"{procs} processes")
-    return ", ".join([line] + extras)
-
-
 def last_line(path: Path, max_bytes: int = 4096) -> str:
     """The last non-empty line of a text file (e.g. a trainer's one-line error), or ""."""
     try:
@@ -253,17 +176,6 @@ def last_line(path: Path, max_bytes: int = 4096) -> str:
         return ""
     lines = [x.strip() for x in tail.replace("\r", "\n").splitlines() if x.strip()]
     return lines[-1] if lines else ""
-
-
-def _kimg_text(kimg: Any) -> str:
-    return f"{kimg:.3f}".rstrip("0").rstrip(".") if isinstance(kimg, (int, float)) else "?"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
 
 
 def _read_png(path: Path) -> np.ndarray | None:
@@ -443,7 +355,7 @@ class TrainingSession:
         total = w.status.get("total_kimg")
         longer = kimg is not None and (not isinstance(total, (int, float)) or kimg > total)
         if state == "finished" and not longer:
-            raise ValueError(f"the run finished its {_kimg_text(total)} kimg; set kimg above that to train longer")
+            raise ValueError(f"the run finished its {kimg_text(total)} kimg; set kimg above that to train longer")
         snap = w.latest_snapshot()
         if snap is None:
             raise ValueError("the run has no snapshot to continue from; start a new run")

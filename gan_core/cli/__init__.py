@@ -31,6 +31,11 @@ from gan_core.cli import style_mix as style_mix_cmd  # noqa: E402
 
 COMMANDS["style-mix"] = style_mix_cmd
 
+from gan_core.cli import control as control_cmd, status as status_cmd  # noqa: E402
+
+COMMANDS["status"] = status_cmd
+COMMANDS["control"] = control_cmd
+
 
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

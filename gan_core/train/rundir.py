@@ -32,11 +32,7 @@ STATS_KEYS = ("tick", "kimg", "total_kimg", "wall_s", "img_per_s", "sec_per_kimg
 STATUS_KEYS = ("state", "kimg", "total_kimg", "img_per_s", "eta_s", "pid", "host", "updated", "error",
                "latest_snapshot", "run_dir")
 STATES = ("starting", "running", "paused", "stopped", "finished", "failed")
-LIVE_STATES = ("starting", "running", "paused")      # a trainer still owns the folder
 COMMANDS = ("pause", "resume", "stop")
-# A live trainer rewrites live_status.json every preview interval (default 10 s), each tick and
-# while paused: a live-looking status older than this is taken for a run that ended without a word.
-SILENT_AFTER_S = 300.0
 SNAPSHOT_RE = re.compile(r"^network-snapshot-(\d{6,})\.pt$")
 
 
@@ -53,48 +49,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def process_alive(pid: Any, host: Any) -> bool | None:
-    """Whether process ``pid`` runs on this machine; None when that cannot be told (another
-    host, no pid, not POSIX). A zombie (exited, not yet reaped) counts as ended."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or os.name != "posix":
-        return None
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:        # another user's process: it exists
-        return True
-    except OSError:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
-def live_trainer(run_dir: str | os.PathLike) -> str | None:
-    """Who still trains ``run_dir`` according to its live_status.json (another process of this
-    machine whose pid is alive, or another machine whose status is younger than
-    SILENT_AFTER_S), as words for an error message; None when nothing does."""
-    st = read_status(run_dir)
-    if st is None or st.get("state") not in LIVE_STATES:
-        return None
-    pid, host = st.get("pid"), st.get("host")
-    alive = process_alive(pid, host)
-    if alive is True and pid != os.getpid():
-        return f"process {pid} on this machine"
-    updated = st.get("updated")
-    if alive is None and isinstance(updated, (int, float)):
-        age = time.time() - updated
-        if age < SILENT_AFTER_S:
-            return f"{host or 'another machine'}, whose last status update was {max(age, 0):.0f} s ago"
-    return None
 
 
 def _json_value(v: Any) -> Any:
@@ -296,13 +250,19 @@ def send_command(run_dir: str | os.PathLike, command: str) -> None:
     atomic_write_json(Path(run_dir) / "control.json", {"command": command, "time": time.time()})
 
 
-def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """live_status.json as a dict, or None when it does not exist (yet) or cannot be read."""
+def read_json_dict(path: str | os.PathLike) -> dict[str, Any] | None:
+    """A JSON object from a file, or None when it does not exist (yet), cannot be read or is
+    not an object (the run files are replaced atomically, but may be from another program)."""
     try:
-        obj = json.loads((Path(run_dir) / "live_status.json").read_text(encoding="utf-8"))
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """live_status.json as a dict, or None when it does not exist (yet) or cannot be read."""
+    return read_json_dict(Path(run_dir) / "live_status.json")
 
 
 def read_stats(run_dir: str | os.PathLike, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

@@ -29,7 +29,8 @@ from gan_core.train.loss import StyleGANLoss, lazy_adam_params
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
                                     run_description)
-from gan_core.train.rundir import RunDirectory, image_grid, live_trainer, next_run_dir, snapshot_name
+from gan_core.train.run_state import live_trainer
+from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 
