@@ -21,7 +21,7 @@ from visualizer.files import PNG_ARGS_KEY, next_free, read_args_from_png, wrap_t
 from visualizer.recorder import Recorder
 from visualizer.renderer import Renderer, available_devices
 from visualizer.settings import Settings, config_dir
-from visualizer.training_bridge import RunRequest, TrainingSession
+from visualizer.training_bridge import RunRequest, TrainingSession, parse_extra_options
 from visualizer.texture import TexturePool
 from visualizer.worker import RenderWorker
 from widgets.capture import CapturePanel
@@ -230,9 +230,10 @@ class App:
         self.record_panel.show_progress(n / total, f"{n} / {total} frames")
         return 1.0 / self.recorder.fps
 
-    def training_start(self, **request: Any) -> None:
-        """Start ``ganscope train`` as its own process and follow it in the Training panel."""
-        req = RunRequest(**request)
+    def training_start(self, extra_text: str = "", **request: Any) -> None:
+        """Start ``ganscope train`` as its own process and follow it in the Training panel
+        (``extra_text``: more train options, as typed)."""
+        req = RunRequest(extra=parse_extra_options(extra_text), **request)
         self.training.start(req)
         self.status(f"training started in {req.run_dir}")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -22,6 +23,9 @@ from gan_core.train.run_state import (ENDED_STATES, RunHealth, describe_options,
 from gan_core.train.rundir import COMMANDS, atomic_write_json, read_json_dict
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
+# Options the panel sets from its own fields (refused in its free-form options box).
+PANEL_FLAGS = ("--data", "--run-dir", "--outdir", "--cfg", "--batch", "--kimg", "--resume", "--preview-interval",
+               "--no-progress")
 # A network small enough to learn the procedural data on a CPU in minutes.
 SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
 
@@ -200,9 +204,13 @@ class RunRequest:
     kimg: float = 50.0
     small_network: bool = True
     preview_interval: float = 5.0
-    extra: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)     # more `ganscope train` options
 
     def check(self) -> None:
+        for arg in self.extra:
+            flag = arg.split("=", 1)[0]
+            if flag in PANEL_FLAGS:
+                raise ValueError(f"{flag} is set by the panel's own field, not in the options box")
         if self.cfg not in CONFIGS:
             raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {self.cfg!r}")
         if not self.data:
@@ -215,6 +223,18 @@ class RunRequest:
             raise ValueError(f"resolution must be a power of two >= 8, got {self.resolution}")
         if holds_run(self.run_dir):
             raise ValueError(f"{self.run_dir} already holds a run: attach to it, or pick another folder")
+
+
+def parse_extra_options(text: str) -> list[str]:
+    """The Training panel's options box (``--gamma 0.5 --mirror true``) as arguments; the trainer
+    itself checks names and values (a bad one ends the process with its one-line error)."""
+    try:
+        args = shlex.split(text)
+    except ValueError as e:
+        raise ValueError(f"options: {e} in {text!r}") from None
+    if args and not args[0].startswith("--"):
+        raise ValueError(f"options must start with an option name such as --gamma, got {args[0]!r}")
+    return args
 
 
 def holds_run(run_dir: str | os.PathLike) -> bool:

@@ -55,6 +55,8 @@ class TrainingPanel(Panel):
                 dpg.add_input_float(label="kimg", tag="train.kimg", default_value=50.0, width=100, format="%.1f",
                                     min_value=0.1, min_clamped=True)
             dpg.add_checkbox(label="small network (fast on a CPU)", tag="train.small", default_value=True)
+            dpg.add_input_text(label="options", tag="train.extra", default_value="", width=230,
+                               hint="more train options: --gamma 0.5 --mirror true")
             dpg.add_input_text(label="run dir", tag="train.run_dir", default_value=default_dir, width=230)
             with dpg.group(horizontal=True):
                 dpg.add_button(label="Start run", tag="train.start", callback=self.start)
@@ -102,7 +104,7 @@ class TrainingPanel(Panel):
                                      batch=int(dpg.get_value("train.batch")),
                                      kimg=float(dpg.get_value("train.kimg")),
                                      small_network=bool(dpg.get_value("train.small")),
-                                     run_dir=run_dir)
+                                     extra_text=dpg.get_value("train.extra"), run_dir=run_dir)
         except (ValueError, OSError) as e:
             self.host.status(f"cannot start training: {e}", error=True)
             return

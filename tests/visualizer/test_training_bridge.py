@@ -167,3 +167,17 @@ def test_a_folder_being_set_up_for_a_run_is_taken(tmp_path):
     assert TrainingSession.holds_run(tmp_path)
     with pytest.raises(ValueError, match="already holds a run"):
         RunRequest(data="procedural:10", run_dir=str(tmp_path)).check()
+
+
+def test_the_options_box(tmp_path):
+    from visualizer.training_bridge import parse_extra_options
+    assert parse_extra_options("  --gamma 0.5 --mirror true --desc 'two words' ") == \
+        ["--gamma", "0.5", "--mirror", "true", "--desc", "two words"]
+    assert parse_extra_options("") == []
+    with pytest.raises(ValueError, match="No closing quotation"):
+        parse_extra_options("--desc 'open")
+    with pytest.raises(ValueError, match="must start with an option name"):
+        parse_extra_options("0.5 --gamma")
+    for flag in ("--kimg", "--run-dir=x", "--data"):
+        with pytest.raises(ValueError, match="set by the panel's own field"):
+            RunRequest(data="procedural:10", run_dir=str(tmp_path), extra=[flag, "1"]).check()

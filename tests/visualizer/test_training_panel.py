@@ -31,8 +31,10 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     ui_set("train.batch", 8)
     ui_set("train.kimg", 20.0)
     ui_set("train.small", True)
+    ui_set("train.extra", "--gamma 0.05 --mirror true")
     ui_set("train.run_dir", str(run_dir))
     ui_click("train.start")
+    ui_set("train.extra", "")
     assert "training started" in app.last_status
     panel = app.training_panel
     run_frames_until(app, lambda: panel.preview is not None and panel.state == "running", 240,
@@ -47,6 +49,9 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     # what the run trains, from its options (not the panel's inputs, which may change meanwhile)
     assert dpg.get_value("train.run_info").startswith("stylegan2 on "), dpg.get_value("train.run_info")
     assert "16²" in dpg.get_value("train.run_info") and "batch 8" in dpg.get_value("train.run_info")
+    import json
+    opts = json.loads((run_dir / "training_options.json").read_text())     # the options box reached the run
+    assert opts["gamma"] == 0.05 and opts["mirror"] is True
     ui_click("train.pause")
     run_frames_until(app, lambda: panel.state == "paused", 180, "the run to pause")
     ui_click("train.resume")
@@ -128,3 +133,25 @@ def test_the_suggested_run_folder_moves_on_once_used(app, tmp_path, monkeypatch)
     ui_set("train.data", "procedural:10")
     ui_click("train.start")
     assert dpg.get_value("train.run_dir") == used and "already holds a run" in app.last_error
+
+
+def test_the_options_box_checks_and_a_failing_trainer_says_why(app, tmp_path):
+    from gan_core.data.procedural import write_procedural_zip
+    data = tmp_path / "d.zip"
+    write_procedural_zip(data, count=8, resolution=16)
+    ui_set("train.data", str(data))
+    ui_set("train.run_dir", str(tmp_path / "r1"))
+    ui_set("train.extra", "--kimg 5")
+    ui_click("train.start")
+    assert app.last_error and "--kimg is set by the panel's own field" in app.last_error
+    ui_set("train.extra", "--desc 'unclosed")
+    ui_click("train.start")
+    assert app.last_error and "No closing quotation" in app.last_error
+    # a value only the trainer can judge: its one-line error reaches the status line
+    ui_set("train.extra", "--gamma lots")
+    ui_set("train.run_dir", str(tmp_path / "r2"))
+    ui_click("train.start")
+    ui_set("train.extra", "")
+    run_frames_until(app, lambda: app.last_error and "exited with code 2" in app.last_error, 120,
+                     "the trainer to refuse the option")
+    assert "--gamma: invalid float value: 'lots'" in app.last_error, app.last_error
