@@ -56,7 +56,7 @@ class TrainingPanel(Panel):
                                     min_value=0.1, min_clamped=True)
             dpg.add_checkbox(label="small network (fast on a CPU)", tag="train.small", default_value=True)
             dpg.add_input_text(label="options", tag="train.extra", default_value="", width=230,
-                               hint="more train options: --gamma 0.5 --mirror true")
+                               hint="--gamma 0.5 --mirror true")
             dpg.add_input_text(label="run dir", tag="train.run_dir", default_value=default_dir, width=230)
             with dpg.group(horizontal=True):
                 dpg.add_button(label="Start run", tag="train.start", callback=self.start)
