@@ -230,6 +230,11 @@ class App:
         self.record_panel.show_progress(n / total, f"{n} / {total} frames")
         return 1.0 / self.recorder.fps
 
+    def remember_run(self, run_dir: str) -> None:
+        """A run folder the Training panel started or attached to joins its recent runs."""
+        self.settings.add_recent_run(run_dir)
+        self.training_panel.refresh_recent_runs(self.settings.recent_runs)
+
     def training_start(self, extra_text: str = "", **request: Any) -> None:
         """Start ``ganscope train`` as its own process and follow it in the Training panel
         (``extra_text``: more train options, as typed)."""
@@ -278,6 +283,7 @@ class App:
         self.canvas.filter = self.settings.filter if self.settings.filter in ("nearest", "linear") else "linear"
         dpg.set_value("view.filter", self.canvas.filter)
         self.model_panel.refresh_recent(self.settings.recent_files)
+        self.training_panel.refresh_recent_runs(self.settings.recent_runs)
         self._build_handlers()
         w, h = self.settings.window
         dpg.create_viewport(title="ganscope", width=max(640, int(w)), height=max(480, int(h)),

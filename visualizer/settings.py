@@ -30,6 +30,7 @@ class Settings:
     pane_width: int = 380
     open_sections: dict[str, bool] = field(default_factory=dict)
     recent_files: list[str] = field(default_factory=list)
+    recent_runs: list[str] = field(default_factory=list)      # training run folders, newest first
     filter: str = "linear"
     fps_cap: int = 60
     vsync: bool = False
@@ -38,9 +39,10 @@ class Settings:
     def add_recent(self, path: str) -> None:
         if path == "demo":
             return
-        path = os.path.abspath(path)
-        self.recent_files = [path] + [p for p in self.recent_files if p != path]
-        del self.recent_files[MAX_RECENT:]
+        self.recent_files = _with_first(self.recent_files, path)
+
+    def add_recent_run(self, run_dir: str) -> None:
+        self.recent_runs = _with_first(self.recent_runs, run_dir)
 
     @classmethod
     def load(cls, path: Path | None = None) -> tuple["Settings", str | None]:
@@ -57,6 +59,7 @@ class Settings:
                 if f.name in data and _same_kind(getattr(s, f.name), data[f.name]):
                     setattr(s, f.name, data[f.name])
             s.recent_files = [p for p in s.recent_files if isinstance(p, str)][:MAX_RECENT]
+            s.recent_runs = [p for p in s.recent_runs if isinstance(p, str)][:MAX_RECENT]
             return s, None
         except (OSError, ValueError, UnicodeDecodeError) as e:
             try:
@@ -77,6 +80,12 @@ class Settings:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def _with_first(paths: list[str], path: str) -> list[str]:
+    """``paths`` with ``path`` (made absolute) moved to the front, at most MAX_RECENT long."""
+    path = os.path.abspath(os.path.expanduser(path))
+    return ([path] + [p for p in paths if p != path])[:MAX_RECENT]
 
 
 def _same_kind(default: Any, value: Any) -> bool:

@@ -62,6 +62,8 @@ class TrainingPanel(Panel):
                 dpg.add_button(label="Start run", tag="train.start", callback=self.start)
                 dpg.add_button(label="Attach to run dir", tag="train.attach",
                                callback=lambda: self.attach(dpg.get_value("train.run_dir")))
+            dpg.add_combo([], label="recent runs", tag="train.recent", width=230,
+                          callback=lambda s, a: a and (dpg.set_value("train.run_dir", a), self.attach(a)))
             dpg.add_separator()
             dpg.add_text("no run", tag="train.state", wrap=PREVIEW_WIDTH)
             dpg.add_text("", tag="train.run_info", wrap=PREVIEW_WIDTH)
@@ -109,6 +111,7 @@ class TrainingPanel(Panel):
             self.host.status(f"cannot start training: {e}", error=True)
             return
         self._reset_view("starting ...")
+        self._remember(run_dir)
 
     def attach(self, run_dir: str) -> None:
         try:
@@ -117,7 +120,15 @@ class TrainingPanel(Panel):
             self.host.status(str(e), error=True)
             return
         self._reset_view("attached")
+        self._remember(run_dir)
         self.host.status(f"watching training run {run_dir}")
+
+    def _remember(self, run_dir: str) -> None:
+        if hasattr(self.host, "remember_run"):
+            self.host.remember_run(run_dir.strip())
+
+    def refresh_recent_runs(self, runs: list[str]) -> None:
+        dpg.configure_item("train.recent", items=list(runs))
 
     def command(self, cmd: str) -> None:
         try:

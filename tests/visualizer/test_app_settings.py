@@ -36,6 +36,10 @@ def test_layout_and_recent_files_persist_between_runs(display, tiny_sg2, tmp_pat
         a.set_filter("nearest")
         a.set_fps_cap(30)
         dpg.set_value("section.Noise", False)      # the person folds a section
+        run = __import__('pathlib').Path({str(tmp_path / "run")!r})
+        run.mkdir()
+        (run / "live_status.json").write_text('{{"state": "stopped", "kimg": 1.0}}')
+        a.training_panel.attach(str(run))          # a run watched once is offered again
         for _ in range(3):
             a.frame()
         a.close()
@@ -43,6 +47,7 @@ def test_layout_and_recent_files_persist_between_runs(display, tiny_sg2, tmp_pat
     """)
     saved = json.loads(settings.read_text())
     assert saved["recent_files"] == [str(tiny_sg2)]
+    assert saved["recent_runs"] == [str(tmp_path / "run")]
     assert saved["filter"] == "nearest" and saved["fps_cap"] == 30
     assert saved["open_sections"]["Noise"] is False and saved["open_sections"]["Latent"] is True
     assert saved["window"] == [1000, 700]
@@ -54,12 +59,13 @@ def test_layout_and_recent_files_persist_between_runs(display, tiny_sg2, tmp_pat
             b.frame()
         print(json.dumps({{"width": dpg.get_viewport_client_width(), "height": dpg.get_viewport_client_height(),
                           "recent": dpg.get_item_configuration("model.recent")["items"],
+                          "runs": dpg.get_item_configuration("train.recent")["items"],
                           "filter": b.canvas.filter, "fps": b.fps_cap, "noise_open": dpg.get_value("section.Noise"),
                           "latent_open": dpg.get_value("section.Latent")}}))
         b.close()
     """)
-    assert seen == {"width": 1000, "height": 700, "recent": [str(tiny_sg2)], "filter": "nearest", "fps": 30,
-                    "noise_open": False, "latent_open": True}
+    assert seen == {"width": 1000, "height": 700, "recent": [str(tiny_sg2)], "runs": [str(tmp_path / "run")],
+                    "filter": "nearest", "fps": 30, "noise_open": False, "latent_open": True}
 
 
 def test_damaged_settings_file_is_set_aside(display, tmp_path):

@@ -97,6 +97,12 @@ def test_a_run_whose_process_died_says_so_and_stop_is_refused(app, tmp_path):
     ui_click("train.resume")                      # no snapshot to continue from: said, nothing started
     assert app.last_error and "no snapshot" in app.last_error
     assert app.training.watcher.process is None
+    # the folder is offered again among the recent runs, and picking it attaches to it
+    assert dpg.get_item_configuration("train.recent")["items"][0] == str(tmp_path)
+    app.training.watcher = None
+    ui_set("train.run_dir", "")
+    ui_set("train.recent", str(tmp_path))
+    assert app.training.run_dir == tmp_path and dpg.get_value("train.run_dir") == str(tmp_path)
 
 
 def test_attach_refuses_a_folder_that_is_not_a_run(app, tmp_path):
