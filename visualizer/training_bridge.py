@@ -40,6 +40,7 @@ class RunUpdate:
     options: dict[str, Any] | None = None          # training_options.json, first time it is seen
     process_exit: int | None = None                # exit code of a run this app started
     process_said: str = ""                         # … and the last line it printed
+    broken_images: int | None = None               # unreadable dataset images skipped so far, when it grew
     problem: str | None = None                     # e.g. the folder is not a run directory
 
 
@@ -83,6 +84,8 @@ class RunWatcher:
                 up.status = st
         if self._changed("stats.jsonl"):
             up.new_stats = self._read_new_stats()
+        if self._changed("broken_images.txt"):
+            up.broken_images = count_broken_images(self.run_dir / "broken_images.txt")
         if self._changed("live_preview.png"):
             up.preview = _read_png(self.run_dir / "live_preview.png")
         if self.process is not None and not self._exit_reported:
@@ -168,6 +171,15 @@ class RunWatcher:
                 xs.append(float(k))
                 ys.append(float(v))
         return xs, ys
+
+
+def count_broken_images(path: Path) -> int:
+    """How many different images broken_images.txt names (each loader process reports its own)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return 0
+    return len({line.strip() for line in lines if line.strip()})   # a repeat is the same line
 
 
 def last_line(path: Path, max_bytes: int = 4096) -> str:

@@ -69,6 +69,7 @@ class TrainingPanel(Panel):
             dpg.add_text("", tag="train.run_info", wrap=PREVIEW_WIDTH)
             dpg.add_progress_bar(tag="train.progress", default_value=0.0, width=-1)
             dpg.add_text("", tag="train.numbers")
+            dpg.add_text("", tag="train.broken", color=(255, 190, 90), wrap=PREVIEW_WIDTH, show=False)
             with dpg.group(horizontal=True):
                 dpg.add_button(label="Pause", tag="train.pause", callback=lambda: self.command("pause"))
                 dpg.add_button(label="Resume", tag="train.resume", callback=self.resume)
@@ -172,6 +173,7 @@ class TrainingPanel(Panel):
         dpg.set_value("train.state", state)
         dpg.set_value("train.progress", 0.0)
         dpg.set_value("train.run_info", "")
+        dpg.configure_item("train.broken", show=False)
         for key in CURVES + ("augment_p",):
             dpg.set_value(f"train.series.{key}", [[], []])
 
@@ -198,6 +200,11 @@ class TrainingPanel(Panel):
                 dpg.fit_axis_data(axis)
         if up.preview is not None:
             self._show_preview(up.preview)
+        if up.broken_images is not None:
+            n = up.broken_images
+            dpg.set_value("train.broken", f"{n} unreadable dataset image{'s' if n != 1 else ''} skipped "
+                                          f"(names in broken_images.txt)")
+            dpg.configure_item("train.broken", show=n > 0)
         self._show_health()
 
     def _show_health(self) -> None:

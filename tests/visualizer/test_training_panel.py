@@ -88,9 +88,15 @@ def test_a_run_whose_process_died_says_so_and_stop_is_refused(app, tmp_path):
     (tmp_path / "live_status.json").write_text(json.dumps(
         {"state": "running", "kimg": 3.25, "total_kimg": 10, "pid": p.pid, "host": socket.gethostname(),
          "updated": time.time() - 30}))
+    (tmp_path / "broken_images.txt").write_text(
+        "dataset: skipping broken image 00000/a.png: truncated\n"
+        "dataset: skipping broken image 00000/a.png: truncated\n"     # the same, from a second loader process
+        "dataset: skipping broken image 00000/b.jpg: not an image\n")
     ui_set("train.run_dir", str(tmp_path))
     ui_click("train.attach")
     run_frames_until(app, lambda: "not training" in dpg.get_value("train.state"), 30, "the dead-run warning")
+    assert dpg.get_value("train.broken").startswith("2 unreadable dataset images skipped")
+    assert dpg.get_item_configuration("train.broken")["show"]
     assert "kimg 3.25" in dpg.get_value("train.state")
     ui_click("train.stop")
     assert app.last_error and "nothing trains this run" in app.last_error
