@@ -36,6 +36,10 @@ from gan_core.cli import control as control_cmd, status as status_cmd  # noqa: E
 COMMANDS["status"] = status_cmd
 COMMANDS["control"] = control_cmd
 
+from gan_core.cli import swd as swd_cmd  # noqa: E402
+
+COMMANDS["swd"] = swd_cmd
+
 
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
