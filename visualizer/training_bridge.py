@@ -30,12 +30,48 @@ PANEL_FLAGS = ("--data", "--run-dir", "--outdir", "--cfg", "--batch", "--kimg", 
 SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
 
 
+class JsonlFollower:
+    """Reads the rows a trainer appends to a .jsonl file, each once: an unfinished last line
+    waits for the rest, a file that shrank (rewritten) is read again from the start."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        self._offset = 0
+        self._partial = b""
+
+    def read_new(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size < self._offset:
+                    self._offset, self._partial, self.rows = 0, b"", []
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return []
+        self._offset += len(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        rows = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+        self.rows.extend(rows)
+        return rows
+
+
 @dataclass
 class RunUpdate:
     """What changed since the last poll."""
 
     status: dict[str, Any] | None = None           # live_status.json, when it changed
     new_stats: list[dict[str, Any]] = field(default_factory=list)   # new stats.jsonl rows
+    new_metrics: list[dict[str, Any]] = field(default_factory=list)  # new metrics.jsonl rows (--metrics)
     preview: np.ndarray | None = None              # [H, W, 3] uint8, when a new preview landed
     options: dict[str, Any] | None = None          # training_options.json, first time it is seen
     process_exit: int | None = None                # exit code of a run this app started
@@ -51,9 +87,8 @@ class RunWatcher:
         self.run_dir = Path(run_dir)
         self.process = process
         self._mtimes: dict[str, float] = {}
-        self._stats_offset = 0
-        self._stats_partial = b""
-        self.stats: list[dict[str, Any]] = []
+        self._stats = JsonlFollower(self.run_dir / "stats.jsonl")
+        self._metrics = JsonlFollower(self.run_dir / "metrics.jsonl")
         self.status: dict[str, Any] = {}
         self.options: dict[str, Any] | None = None
         self._exit_reported = False
@@ -83,7 +118,9 @@ class RunWatcher:
                 self.status = st
                 up.status = st
         if self._changed("stats.jsonl"):
-            up.new_stats = self._read_new_stats()
+            up.new_stats = self._stats.read_new()
+        if self._changed("metrics.jsonl"):
+            up.new_metrics = self._metrics.read_new()
         if self._changed("broken_images.txt"):
             up.broken_images = count_broken_images(self.run_dir / "broken_images.txt")
         if self._changed("live_preview.png"):
@@ -123,32 +160,6 @@ class RunWatcher:
         """Seconds without a status change after which a live run is called silent."""
         return silent_after(self.status, self.options)
 
-    def _read_new_stats(self) -> list[dict[str, Any]]:
-        path = self.run_dir / "stats.jsonl"
-        try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self._stats_offset:          # rewritten: start over
-                    self._stats_offset, self._stats_partial, self.stats = 0, b"", []
-                f.seek(self._stats_offset)
-                chunk = f.read()
-        except OSError:
-            return []
-        self._stats_offset += len(chunk)
-        data = self._stats_partial + chunk
-        lines = data.split(b"\n")
-        self._stats_partial = lines.pop()              # an unfinished last line waits for the rest
-        rows = []
-        for line in lines:
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-        self.stats.extend(rows)
-        return rows
-
     def send(self, command: str) -> None:
         """Ask the trainer to pause, resume or stop (it polls control.json)."""
         if command not in COMMANDS:
@@ -162,10 +173,20 @@ class RunWatcher:
         snaps = sorted(self.run_dir.glob("network-snapshot-*.pt"))
         return snaps[-1] if snaps else None
 
+    @property
+    def stats(self) -> list[dict[str, Any]]:
+        """Every stats.jsonl row read so far."""
+        return self._stats.rows
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every metrics.jsonl row read so far (one per snapshot of a run with --metrics)."""
+        return self._metrics.rows
+
     def series(self, key: str) -> tuple[list[float], list[float]]:
-        """(kimg, value) for one stats key, skipping ticks where it is null."""
+        """(kimg, value) for one stats or metrics key, skipping rows where it is null."""
         xs, ys = [], []
-        for row in self.stats:
+        for row in self.metrics if key.startswith("swd_") else self.stats:
             v, k = row.get(key), row.get("kimg")
             if isinstance(v, (int, float)) and isinstance(k, (int, float)):
                 xs.append(float(k))

@@ -90,6 +90,12 @@ class TrainingPanel(Panel):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.px")
                 with dpg.plot_axis(dpg.mvYAxis, tag="train.py"):
                     dpg.add_line_series([], [], tag="train.series.augment_p")
+            # quality at each snapshot, for runs with --metrics swd (hidden until there is any)
+            with dpg.plot(label="SWD x1000 at snapshots (lower is better)", height=130, width=-1,
+                          tag="train.plot_q", no_mouse_pos=True, show=False):
+                dpg.add_plot_axis(dpg.mvXAxis, tag="train.qx")
+                with dpg.plot_axis(dpg.mvYAxis, tag="train.qy"):
+                    dpg.add_line_series([], [], label="swd_mean", tag="train.series.swd_mean")
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -174,8 +180,9 @@ class TrainingPanel(Panel):
         dpg.set_value("train.progress", 0.0)
         dpg.set_value("train.run_info", "")
         dpg.configure_item("train.broken", show=False)
-        for key in CURVES + ("augment_p",):
+        for key in CURVES + ("augment_p", "swd_mean"):
             dpg.set_value(f"train.series.{key}", [[], []])
+        dpg.configure_item("train.plot_q", show=False)
 
     def tick(self, dt: float) -> None:
         up = self.host.training.poll()
@@ -197,6 +204,12 @@ class TrainingPanel(Panel):
                 xs, ys = w.series(key)
                 dpg.set_value(f"train.series.{key}", [xs, ys])
             for axis in ("train.x", "train.y", "train.y2", "train.px", "train.py"):
+                dpg.fit_axis_data(axis)
+        if up.new_metrics:
+            xs, ys = self.host.training.watcher.series("swd_mean")
+            dpg.set_value("train.series.swd_mean", [xs, ys])
+            dpg.configure_item("train.plot_q", show=bool(xs))
+            for axis in ("train.qx", "train.qy"):
                 dpg.fit_axis_data(axis)
         if up.preview is not None:
             self._show_preview(up.preview)

@@ -35,12 +35,14 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise CliError(f"{d} is not a training run directory (no live_status.json or training_options.json)")
     status = status or {}
     rows, _ = read_stats(d)
+    measured, _ = read_stats(d, name="metrics.jsonl")
     health = run_health(status, options)
     snap = status.get("latest_snapshot") or (latest_snapshot(d).name if latest_snapshot(d) else None)
     return {"run_dir": str(d), "state": status.get("state"), "health": health.kind, "health_text": health.text,
             "trains": describe_options(options), "kimg": status.get("kimg"), "total_kimg": status.get("total_kimg"),
             "img_per_s": status.get("img_per_s"), "eta_s": status.get("eta_s"), "updated_s_ago": status_age(status),
-            "latest_snapshot": snap, "error": status.get("error"), "last_tick": rows[-1] if rows else None}
+            "latest_snapshot": snap, "error": status.get("error"), "last_tick": rows[-1] if rows else None,
+            "last_metrics": measured[-1] if measured else None}
 
 
 def format_run(r: dict[str, Any]) -> str:
@@ -73,6 +75,10 @@ def format_run(r: dict[str, Any]) -> str:
     losses = ", ".join(f"{k} {tick[k]:.3g}" for k in ("loss_G", "loss_D", "loss_r1", "loss_pl", "augment_p")
                        if isinstance(tick.get(k), (int, float)))
     lines.append(f"  newest snapshot: {r['latest_snapshot'] or 'none yet'}" + (f"; last tick: {losses}" if losses else ""))
+    m = r["last_metrics"] or {}
+    if isinstance(m.get("swd_mean"), (int, float)):
+        lines.append(f"  quality at kimg {kimg_text(m.get('kimg'))}: SWD×10³ {m['swd_mean']:.2f} "
+                     f"({m.get('num')} images; lower is better)")
     if health in ("ended", "gone") and state != "finished" and r["latest_snapshot"]:
         lines.append(f"  continue it with: ganscope train --resume {r['run_dir']}")
     return "\n".join(lines)

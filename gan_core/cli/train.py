@@ -24,7 +24,8 @@ _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview
 _NOT_OPTIONS = {"command"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32", "d_warmup")
+_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32", "d_warmup", "metrics",
+                  "metrics_num")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),
@@ -67,6 +68,10 @@ def add_parser(sub) -> None:
     a("--workers", type=int, default=None, help="data loader worker processes (default 3)")
     a("--keep-snapshots", type=int, default=None, help="keep the newest K snapshots (default 5)")
     a("--preview-interval", type=float, default=None, help="seconds between live previews (default 10)")
+    a("--metrics", choices=("none", "swd"), default=None,
+      help="quality measured at each snapshot into metrics.jsonl: swd, the sliced Wasserstein distance to the "
+           "dataset (see `ganscope swd`; stylegan2/3 only), or none (default)")
+    a("--metrics-num", type=int, default=None, help="images per set for --metrics (default 1000)")
     a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
     a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
     a("--map", type=int, default=None, help="mapping layers (default 8 for stylegan2, 2 for stylegan3)")

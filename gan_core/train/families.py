@@ -107,6 +107,7 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     _check(o.preview_interval > 0, f"--preview-interval must be positive, got {o.preview_interval}")
     _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
     _check(o.workers is None or o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
+    _check(o.metrics == "none", f"--metrics is measured in stylegan2/stylegan3 runs; --cfg {cfg} does not")
     for name, flag in FAMILY_ONLY.items():
         if cfg not in FAMILY_ONLY_CFG[name].split("/"):
             _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")

@@ -82,6 +82,8 @@ class TrainOptions:
     strict_data: bool = False
     desc: str | None = None
     grid: tuple[int, int] | None = None  # preview grid (columns, rows)
+    metrics: str = "none"                # quality measured at each snapshot: 'none' or 'swd' (metrics.py)
+    metrics_num: int = 1000              # images per set for it
     # StyleGAN1 (progressive growing; gan_core.train.families / progressive.py)
     loss: str | None = None              # 'wgan-gp' (default) or 'r1'
     phase_kimg: float | None = None      # kimg of each fade-in and each stable phase (default 600)
@@ -155,6 +157,8 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
     _check(o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
     _check(o.d_warmup is None or o.d_warmup >= 0, f"--d-warmup must be >= 0 kimg, got {o.d_warmup}")
     _check(0 <= o.style_mixing <= 1, f"--style-mixing must be in [0, 1], got {o.style_mixing}")
+    _check(o.metrics in ("none", "swd"), f"--metrics must be none or swd, got {o.metrics!r}")
+    _check(o.metrics_num >= 16, f"--metrics-num must be at least 16, got {o.metrics_num}")
     _check(o.z_dim >= 1 and o.w_dim >= 1, "--zdim and --wdim must be positive")
     if o.batch is None:
         o.batch = min(max(min(4096 // resolution, 32) * world_size, world_size), max(64, world_size))

@@ -8,7 +8,8 @@ This is a contract with the app's Training widget (see docs/notes/training.md):
 * ``live_status.json`` — :data:`STATUS_KEYS`, replaced atomically at least as often;
 * ``control.json`` — written by the app: ``{"command": "pause"|"resume"|"stop", "time": unix}``;
 * ``network-snapshot-NNNNNN.pt`` (NNNNNN = kimg), ``fakesNNNNNN.png``, ``reals.png``, ``log.txt``,
-  and ``broken_images.txt`` when the dataset has unreadable images.
+  ``broken_images.txt`` when the dataset has unreadable images, and ``metrics.jsonl`` (one line
+  per snapshot) when the run measures quality (``--metrics``).
 
 All JSON and PNG files are written to a temporary name and renamed over the target, so a
 reader never sees a half-written file.
@@ -167,6 +168,12 @@ class RunDirectory:
     def write_options(self, options: dict[str, Any]) -> None:
         atomic_write_json(self.path / "training_options.json", options)
 
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        """One line of metrics.jsonl (the quality measured at a snapshot, ``train.metrics``)."""
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({k: _json_value(v) for k, v in row.items()}) + "\n")
+            f.flush()
+
     def append_stats(self, values: dict[str, Any]) -> dict[str, Any]:
         """Append one line with every key of STATS_KEYS (None when missing) plus any extras."""
         row = {k: _json_value(values.get(k)) for k in STATS_KEYS}
@@ -265,10 +272,12 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     return read_json_dict(Path(run_dir) / "live_status.json")
 
 
-def read_stats(run_dir: str | os.PathLike, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """(rows of stats.jsonl from byte ``offset`` on, the offset to pass next time). Only complete
-    lines are returned, so polling while the trainer appends never yields half a row."""
-    path = Path(run_dir) / "stats.jsonl"
+def read_stats(run_dir: str | os.PathLike, offset: int = 0,
+               name: str = "stats.jsonl") -> tuple[list[dict[str, Any]], int]:
+    """(rows of stats.jsonl — or another .jsonl of the run, e.g. metrics.jsonl — from byte
+    ``offset`` on, the offset to pass next time). Only complete lines are returned, so polling
+    while the trainer appends never yields half a row."""
+    path = Path(run_dir) / name
     try:
         with open(path, "rb") as f:
             f.seek(offset)

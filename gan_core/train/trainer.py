@@ -238,6 +238,7 @@ class Trainer(TickStats):
         self.stats: dict[str, list[float]] = {}
         self._grid_cache: tuple[int, np.ndarray] | None = None
         self.last_snapshot_nimg: int | None = None
+        self._metrics = None    # train.metrics.SnapshotMetrics, made at the first snapshot that measures
 
     def _grid_labels(self, n: int, cols: int) -> torch.Tensor:
         ds = self.dataset
@@ -381,7 +382,20 @@ class Trainer(TickStats):
         self.run.prune_snapshots(self.o.keep_snapshots)
         self.run.latest_snapshot_path = path
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
+        if self.o.metrics != "none":
+            self._measure(name)
         return path
+
+    def _measure(self, snapshot: str) -> None:
+        """Quality of G_ema at this snapshot into metrics.jsonl and the log (rank 0)."""
+        from gan_core.train import metrics
+
+        if self._metrics is None:
+            self._metrics = metrics.SnapshotMetrics(self.o.metrics, self.o.metrics_num, self.dataset, self.device)
+        row = self._metrics.measure(self.G_ema)
+        self.run.append_metrics({"kimg": round(self.cur_nimg / 1000, 6), "snapshot": snapshot, **row,
+                                 "timestamp": time.time()})
+        self.run.log(metrics.describe(row), echo=False)
 
     def ranks_in_sync(self) -> bool:
         """Whether every process holds the same G, D and G_ema (a checksum compared over processes)."""

@@ -31,7 +31,7 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     ui_set("train.batch", 8)
     ui_set("train.kimg", 20.0)
     ui_set("train.small", True)
-    ui_set("train.extra", "--gamma 0.05 --mirror true")
+    ui_set("train.extra", "--gamma 0.05 --mirror true --metrics swd --metrics-num 16")
     ui_set("train.run_dir", str(run_dir))
     ui_click("train.start")
     ui_set("train.extra", "")
@@ -58,6 +58,10 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     run_frames_until(app, lambda: panel.state == "running", 180, "the run to resume")
     ui_click("train.stop")
     run_frames_until(app, lambda: panel.state == "stopped", 240, "the run to stop")
+    # the stop's snapshot was measured (--metrics swd): the quality plot appears with its point
+    run_frames_until(app, lambda: dpg.get_item_configuration("train.plot_q")["show"], 60, "the quality plot")
+    xs, ys = dpg.get_value("train.series.swd_mean")[:2]
+    assert len(xs) == len(ys) == 1 and ys[0] > 0
     snap = app.training.latest_snapshot()
     assert snap is not None and snap.exists()
     ui_click("train.open")
