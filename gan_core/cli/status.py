@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
                                    "trains, kimg, img/s, ETA, the newest snapshot, the last tick's losses, and "
                                    "whether anything still trains it — a run whose process died without a word "
                                    "says so instead of 'running'.")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories, or folders of them (e.g. ./training-runs: every run inside)")
     p.add_argument("--json", action="store_true", help="print JSON (a list, one object per run) instead of text")
 
 
@@ -48,7 +49,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 def format_run(r: dict[str, Any]) -> str:
     from gan_core.train.run_state import format_duration, kimg_text
 
-    state, health = r["state"] or "not started", r["health"]
+    state, health = r["state"] or ("no live status (a copied run?)" if r["latest_snapshot"] else "not started"), r["health"]
     head = f"{r['run_dir']}  {state}"
     if health == "alive" and r["health_text"]:
         head += f" ({r['health_text']})"
@@ -79,16 +80,30 @@ def format_run(r: dict[str, Any]) -> str:
     if isinstance(m.get("swd_mean"), (int, float)):
         lines.append(f"  quality at kimg {kimg_text(m.get('kimg'))}: SWD×10³ {m['swd_mean']:.2f} "
                      f"({m.get('num')} images; lower is better)")
-    if health in ("ended", "gone") and state != "finished" and r["latest_snapshot"]:
+    if health in ("ended", "gone", "unknown") and state != "finished" and r["latest_snapshot"]:
         lines.append(f"  continue it with: ganscope train --resume {r['run_dir']}")
     return "\n".join(lines)
+
+
+def _is_run(d: Path) -> bool:
+    return (d / "live_status.json").is_file() or (d / "training_options.json").is_file()
+
+
+def _expand(paths: list[str]) -> list[str]:
+    """Each path, or, for a folder that is not a run but holds runs, those runs (sorted)."""
+    out = []
+    for p in paths:
+        d = Path(p)
+        inner = sorted(c for c in d.iterdir() if c.is_dir() and _is_run(c)) if d.is_dir() and not _is_run(d) else []
+        out.extend(str(c) for c in inner) if inner else out.append(p)
+    return out
 
 
 def run(args) -> int:
     import sys
 
     runs, failed = [], False
-    for d in args.run_dirs:
+    for d in _expand(args.run_dirs):
         try:
             runs.append(read_run(d))
         except CliError as e:

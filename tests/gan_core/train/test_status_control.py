@@ -63,3 +63,20 @@ def test_status_of_folders_that_are_not_runs(tmp_path, capsys):
     assert "is not a training run directory" in err and "no such folder" in err
     assert main(["control", str(tmp_path), "pause"]) == 2
     assert "not a training run directory" in capsys.readouterr().err
+
+
+def test_status_of_a_folder_of_runs(tmp_path, capsys):
+    for name, status in (("00000-a", {"state": "finished", "kimg": 2.0, "total_kimg": 2.0}), ("00001-b", None)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "training_options.json").write_text(json.dumps({"cfg": "stylegan2", "batch": 4}))
+        if status:
+            (d / "live_status.json").write_text(json.dumps(status))
+        else:                       # copied without its status: a snapshot to go on from
+            (d / "network-snapshot-000001.pt").write_bytes(b"")
+    (tmp_path / "notes").mkdir()
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("00000-a  finished") < out.index("00001-b  no live status (a copied run?)")
+    assert f"continue it with: ganscope train --resume {tmp_path / '00001-b'}" in out
+    assert "notes" not in out
