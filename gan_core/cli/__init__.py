@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import sys
 from typing import Sequence
 
@@ -69,6 +71,27 @@ def main(argv: Sequence[str] | None = None, extra_commands: dict | None = None) 
     except KeyboardInterrupt:
         print(f"ganscope {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        # The reader went away (`ganscope status | head`): stop quietly, as Unix tools do.
+        # stdout is pointed at /dev/null so that the interpreter's final flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (a BrokenPipeError from anywhere else
+    is a real error). POSIX pipes report that as POLLERR; where poll is missing, assume so."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return True
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
 
 
 if __name__ == "__main__":

@@ -157,3 +157,22 @@ def test_info_reports_how_far_a_training_snapshot_got(sg2_native, tmp_path, caps
     gan_core.save(snap, G_ema=G, training_state={"cur_nimg": 12345, "step": 3})
     assert main(["info", str(snap), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["trained_kimg"] == pytest.approx(12.345)
+
+
+def test_a_closed_output_pipe_ends_a_command_quietly():
+    """`ganscope status | head`: when the reader stops early, the command ends with the shell's
+    closed-pipe status and no traceback."""
+    code = (
+        "import sys, types\n"
+        "from gan_core.cli import main\n"
+        "def add_parser(sub): sub.add_parser('spam')\n"
+        "def run(args):\n"
+        "    for i in range(200000): print('line', i)\n"
+        "sys.exit(main(['spam'], extra_commands={'spam': types.SimpleNamespace(add_parser=add_parser, run=run)}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.read(20).startswith(b"line 0")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "Error" not in err, err
