@@ -208,8 +208,11 @@ def train(opts: TrainOptions, progress: bool = True, dist_info: ddp.DistInfo | N
     """Run (or continue) a training session; returns 'finished' or 'stopped'. On an error the run's
     live_status says 'failed' with the message, log.txt gets the traceback, and it re-raises."""
     from gan_core.train.families import make_trainer
+    from gan_core.train.host_memory import keep_freed_memory
 
     trainer = make_trainer(opts, dist_info=dist_info)
+    if trainer.device.type == "cpu":
+        keep_freed_memory()
     finished_cleanly = False
     try:
         state = TrainingLoop(trainer, progress=progress).run()
