@@ -60,6 +60,7 @@ class TrainingLoop:
         self.t = trainer
         self.flag = {"stop": False, "signal": None}
         self.paused = False
+        self.paused_s = 0.0
         self.progress = progress and trainer.dist.is_main
         self.img_per_s: float | None = None
         self.eta_s: float | None = None
@@ -84,11 +85,14 @@ class TrainingLoop:
         return bool(flags[0]), bool(flags[1])
 
     def _wait_while_paused(self) -> bool:
-        """Block while paused, keeping live_status fresh; returns True when a stop came."""
+        """Block while paused, keeping live_status fresh; returns True when a stop came. The time
+        spent paused is left in ``self.paused_s`` (0 when there was no pause)."""
         t = self.t
+        self.paused_s = 0.0
         stop, paused = self._control_flags()
         if not paused or stop:
             return stop
+        pause_start = time.time()
         if t.run is not None:
             t.run.log(f"paused at kimg {t.cur_nimg / 1000:.3f}", echo=False)
             t.run.write_status(state="paused", kimg=t.cur_nimg / 1000, eta_s=None)
@@ -99,6 +103,7 @@ class TrainingLoop:
                 break
             if t.run is not None:
                 t.run.write_status(state="paused")
+        self.paused_s = time.time() - pause_start
         if t.run is not None and not stop:
             t.run.log(f"resumed at kimg {t.cur_nimg / 1000:.3f}", echo=False)
             t.run.write_status(state="running")
@@ -169,6 +174,9 @@ class TrainingLoop:
                 if self._wait_while_paused():
                     state = "stopped"
                     break
+                # A pause is not training time: it must neither end the tick early nor count in
+                # its seconds per kimg (and so in the ETA).
+                tick_start_time += self.paused_s
                 if t.cur_nimg >= total_nimg:
                     break
                 t0 = time.time()

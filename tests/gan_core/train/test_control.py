@@ -45,7 +45,8 @@ def test_pause_resume_stop(tiny_zip, tmp_path):
     atomic_write_json(run / "control.json", {"command": "stop", "time": time.time() - 3600})
     result = {}
     th = threading.Thread(target=lambda: result.setdefault("state", train(
-        tiny_options(tiny_zip, run, kimg=1000, tick=1000, preview_interval=0.2), progress=False)))
+        tiny_options(tiny_zip, run, kimg=1000, tick=1000, tick_seconds=1.0, preview_interval=0.2),
+        progress=False)))
     th.start()
     try:
         _wait_for(lambda: _status(run).get("state") == "running" and _status(run).get("kimg", 0) > 0,
@@ -54,13 +55,14 @@ def test_pause_resume_stop(tiny_zip, tmp_path):
         _wait_for(lambda: _status(run).get("state") == "paused", what="state paused")
         kimg = _status(run)["kimg"]
         t0 = _status(run)["updated"]
-        time.sleep(1.2)
+        time.sleep(5.0)
         st = _status(run)
         assert st["state"] == "paused" and st["kimg"] == kimg  # no stepping while paused
         assert st["updated"] > t0  # but the status stays fresh
         _command(run, "resume")
         _wait_for(lambda: _status(run).get("state") == "running" and _status(run)["kimg"] > kimg,
                   what="training to continue")
+        time.sleep(1.5)  # at least one tick of training after the pause
         _command(run, "stop")
         th.join(60)
         assert not th.is_alive()
@@ -75,6 +77,12 @@ def test_pause_resume_stop(tiny_zip, tmp_path):
     assert ck.training_state["cur_nimg"] * 1e-3 == pytest.approx(st["kimg"])
     log = (run / "log.txt").read_text()
     assert "paused at kimg" in log and "resumed at kimg" in log and "stopped at kimg" in log
+    # The 5 s pause is not in any tick's time (ticks end after a second of training): it would
+    # have ended a tick at once on resume and inflated that tick's s/kimg and the ETA.
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    tick_walls = [r["sec_per_kimg"] * (r["kimg"] - prev["kimg"]) for prev, r in zip(rows, rows[1:])
+                  if r["sec_per_kimg"] is not None]
+    assert tick_walls and max(tick_walls) < 4.0, tick_walls  # 1 s + a slow step on a busy machine
 
 
 @pytest.mark.slow
