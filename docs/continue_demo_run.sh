@@ -9,7 +9,8 @@
 # Then, to ship a better demo:
 #   ganscope convert WORKDIR/sg3t-32/network-snapshot-NNNNNN.pt assets/demo_generator.pt --generator-only --force
 # and keep the state for the next person: replace assets/demo_training/sg3t-32/network-snapshot-*.pt
-# with the newest one, and copy over training_options.json, stats.jsonl and log.txt.
+# with the newest one, and copy over training_options.json, stats.jsonl, metrics.jsonl, log.txt
+# and the newest fakes grid.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-.runs}
@@ -20,4 +21,6 @@ DATA="$WORK/proc32_20k.zip"
 if [ ! -d "$WORK/sg3t-32" ]; then
     cp -r "$REPO/assets/demo_training/sg3t-32" "$WORK/sg3t-32"
 fi
-exec ganscope train --resume "$WORK/sg3t-32" --data "$DATA" ${KIMG:+--kimg "$KIMG"}
+# --metrics: each snapshot (every ~5 min) also measures SWD on 500 images (~4% of the time), so
+# metrics.jsonl shows whether the samples keep getting closer to the data.
+exec ganscope train --resume "$WORK/sg3t-32" --data "$DATA" --metrics swd --metrics-num 500 ${KIMG:+--kimg "$KIMG"}
