@@ -4,8 +4,9 @@ A CPU training step allocates and frees the same few hundred megabytes of tensor
 glibc returns large freed blocks to the kernel (blocks over its mmap threshold are unmapped,
 the heap top is trimmed), so the next step takes a page fault for every 4 KiB it touches
 again. On a bare machine that costs a few percent; in a virtual machine that reports freed
-pages to its host (Firecracker, cloud VMs with free-page reporting) a fault costs microseconds
-and it was 7 % of a StyleGAN3-T step (docs/BENCHMARKS.md). Raising the thresholds keeps the
+pages to its host (Firecracker, cloud VMs with free-page reporting) a fault costs microseconds:
+a 32² StyleGAN3-T step took ~35 000 of them, and this policy made it 2–4 % faster there
+(docs/BENCHMARKS.md). Raising the thresholds keeps the
 memory in the process: its resident size stays at the step's peak, which a training process
 reaches anyway.
 """
