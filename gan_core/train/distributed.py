@@ -41,6 +41,15 @@ def init_from_env(device_type: str) -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", str(rank)))
     if not dist.is_initialized():
+        # torch.distributed.nn.functional binds the default group as a default argument when it is
+        # imported; torch.optim imports it lazily (through torch._dynamo) when the first optimizer
+        # is made. Imported after the group exists, it keeps the group alive past
+        # destroy_process_group, until the interpreter is torn down, and then a gloo worker thread
+        # that still holds a finished collective's tensors needs the GIL and aborts the process
+        # ("terminate called without an active exception", about 1 run in 10 here). Imported first,
+        # it binds None.
+        import torch.distributed.nn.functional  # noqa: F401
+
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(local)
@@ -51,9 +60,8 @@ def init_from_env(device_type: str) -> DistInfo:
 def shutdown(info: DistInfo, finished_cleanly: bool = True) -> None:
     if info.enabled and dist.is_initialized():
         if finished_cleanly:
-            # Every process leaves together: one that tore its group down while rank 0 was still
-            # writing the last snapshot aborted now and then in gloo ("terminate called without
-            # an active exception"). Not after an error: a peer may be inside another collective.
+            # Every process leaves together (not after an error: a peer may be inside another
+            # collective and would wait for this one forever).
             try:
                 dist.barrier()
             except (RuntimeError, ValueError):

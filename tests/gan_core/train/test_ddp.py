@@ -61,3 +61,33 @@ def test_two_process_gloo_ddp_trains_and_resumes_exactly(tiny_zip, tmp_path):
         a, b = getattr(full, key).state_dict(), getattr(resumed, key).state_dict()
         for name in a:
             assert torch.equal(a[name], b[name]), f"{key}.{name}"
+
+
+LEAVE_SCRIPT = """
+import os, torch
+from gan_core.train import distributed as ddp
+info = ddp.init_from_env("cpu")
+torch.optim.Adam(torch.nn.Linear(2, 2).parameters())  # imports torch._dynamo and torch.distributed.* lazily
+out = ddp.gather_objects({"x": torch.randn(3)}, info)
+ddp.shutdown(info)
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+with open(f"threads-{info.rank}.txt", "w") as f:  # one file per process: their stdout interleaves
+    f.write(",".join(sorted(names)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads thread names from /proc (Linux)")
+def test_process_group_is_gone_when_shutdown_returns(tmp_path):
+    """The gloo group (its worker threads) must end in shutdown(), not at interpreter teardown,
+    where a worker thread still holding a collective's tensors aborted the process now and then
+    (CI, stop 22). Checked directly by thread name, so it fails every time the group outlives it."""
+    script = tmp_path / "leave.py"
+    script.write_text(LEAVE_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        left = (tmp_path / f"threads-{rank}.txt").read_text()
+        assert "gloo" not in left, f"rank {rank}: threads left after shutdown: {left}"
