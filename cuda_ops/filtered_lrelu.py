@@ -101,8 +101,8 @@ class _LeakyClamp(torch.autograd.Function):
     """clamp(leaky_relu(z, slope), ±clamp) for training. Autograd's own composition keeps
     two intermediates and spends four elementwise passes on the clamp's backward (ge, le,
     and, where); this keeps only the output and computes the gradient from it with two fused
-    passes (a 32² StyleGAN3-T CPU training step: 2622 → 1936 ms, docs/BENCHMARKS.md). With 0 <= slope <= 1 the output has
-    the input's sign and is ±clamp exactly where the clamp acted (the measure-zero case of an
+    passes (a 32² StyleGAN3-T CPU training step: 2622 → 1936 ms, docs/BENCHMARKS.md). With
+    0 <= slope <= 1 the output has the input's sign and is ±clamp exactly where the clamp acted (the measure-zero case of an
     input exactly at ±clamp gets gradient 0 instead of 1). The backward is made of
     differentiable ops, so higher derivatives still work."""
 

@@ -18,12 +18,12 @@ TINY = ["--batch", "8", "--batch-gpu", "2", "--cbase", "128", "--cmax", "16", "-
         "--aug", "fixed", "--p", "0.5", "--cfg", "stylegan2"]
 
 
-def torchrun(*args):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "gan_core", "train", *map(str, args)]
+def run_torchrun(*args, cwd=None) -> str:
+    """Run ``torchrun --standalone --nproc_per_node 2 ARGS``; returns stderr, fails on a non-zero exit."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)]
     # its own process group, so a timeout takes the worker processes down with the launcher
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         _, err = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -31,6 +31,11 @@ def torchrun(*args):
         proc.communicate()
         raise AssertionError("the 2-process run did not finish within 300 s") from None
     assert proc.returncode == 0, err[-3000:]
+    return err
+
+
+def torchrun(*args):
+    run_torchrun("-m", "gan_core", "train", *args)
 
 
 @pytest.mark.slow
@@ -84,10 +89,7 @@ def test_process_group_is_gone_when_shutdown_returns(tmp_path):
     (CI, stop 22). Checked directly by thread name, so it fails every time the group outlives it."""
     script = tmp_path / "leave.py"
     script.write_text(LEAVE_SCRIPT)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_torchrun(script, cwd=tmp_path)
     for rank in (0, 1):
         left = (tmp_path / f"threads-{rank}.txt").read_text()
         assert "gloo" not in left, f"rank {rank}: threads left after shutdown: {left}"
