@@ -20,7 +20,7 @@ import numpy as np
 
 from gan_core.train.run_state import (ENDED_STATES, RunHealth, describe_options, kimg_text, run_health,
                                       silent_after)
-from gan_core.train.rundir import COMMANDS, atomic_write_json, read_json_dict
+from gan_core.train.rundir import COMMANDS, atomic_write_json, best_measured, read_json_dict
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
 # Options the panel sets from its own fields (refused in its free-form options box).
@@ -420,6 +420,13 @@ class TrainingSession:
 
     def latest_snapshot(self) -> Path | None:
         return self.watcher.latest_snapshot() if self.watcher else None
+
+    def best_snapshot(self) -> Path | None:
+        """The snapshot measured best (lowest SWD in metrics.jsonl) that is still on disk."""
+        if not self.watcher:
+            return None
+        best = best_measured(self.watcher.run_dir)
+        return self.watcher.run_dir / best["snapshot"] if best else None
 
     def describe(self) -> str:
         """What the followed run trains (``describe_options``); empty until its options are read."""

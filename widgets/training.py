@@ -96,6 +96,9 @@ class TrainingPanel(Panel):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.qx")
                 with dpg.plot_axis(dpg.mvYAxis, tag="train.qy"):
                     dpg.add_line_series([], [], label="swd_mean", tag="train.series.swd_mean")
+            # quality swings during a run: the best measured snapshot is kept on disk (and opened here)
+            dpg.add_button(label="Open best snapshot (lowest SWD)", tag="train.open_best", show=False,
+                           callback=self.open_best_snapshot)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -172,6 +175,13 @@ class TrainingPanel(Panel):
             return
         self.host.open_model(str(snap))
 
+    def open_best_snapshot(self) -> None:
+        best = self.host.training.best_snapshot()
+        if best is None:
+            self.host.status("no measured snapshot of this run is on disk", error=True)
+            return
+        self.host.open_model(str(best))
+
     # -- live view -----------------------------------------------------------------------------
 
     def _reset_view(self, state: str) -> None:
@@ -183,6 +193,7 @@ class TrainingPanel(Panel):
         for key in CURVES + ("augment_p", "swd_mean"):
             dpg.set_value(f"train.series.{key}", [[], []])
         dpg.configure_item("train.plot_q", show=False)
+        dpg.configure_item("train.open_best", show=False)
 
     def tick(self, dt: float) -> None:
         up = self.host.training.poll()
@@ -209,6 +220,7 @@ class TrainingPanel(Panel):
             xs, ys = self.host.training.watcher.series("swd_mean")
             dpg.set_value("train.series.swd_mean", [xs, ys])
             dpg.configure_item("train.plot_q", show=bool(xs))
+            dpg.configure_item("train.open_best", show=bool(xs))
             for axis in ("train.qx", "train.qy"):
                 dpg.fit_axis_data(axis)
         if up.preview is not None:

@@ -25,7 +25,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     """Everything ``status`` says of one run, as plain data; raises CliError for a folder that
     is not a run directory."""
     from gan_core.train.run_state import describe_options, run_health, status_age
-    from gan_core.train.rundir import latest_snapshot, read_json_dict, read_stats, read_status
+    from gan_core.train.rundir import best_measured, latest_snapshot, read_json_dict, read_stats, read_status
 
     d = Path(run_dir)
     if not d.is_dir():
@@ -43,7 +43,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
             "trains": describe_options(options), "kimg": status.get("kimg"), "total_kimg": status.get("total_kimg"),
             "img_per_s": status.get("img_per_s"), "eta_s": status.get("eta_s"), "updated_s_ago": status_age(status),
             "latest_snapshot": snap, "error": status.get("error"), "last_tick": rows[-1] if rows else None,
-            "last_metrics": measured[-1] if measured else None}
+            "last_metrics": measured[-1] if measured else None, "best_metrics": best_measured(d) if measured else None}
 
 
 def format_run(r: dict[str, Any]) -> str:
@@ -80,6 +80,10 @@ def format_run(r: dict[str, Any]) -> str:
     if isinstance(m.get("swd_mean"), (int, float)):
         lines.append(f"  quality at kimg {kimg_text(m.get('kimg'))}: SWD×10³ {m['swd_mean']:.2f} "
                      f"({m.get('num')} images; lower is better)")
+    best = r.get("best_metrics") or {}
+    if isinstance(best.get("swd_mean"), (int, float)) and best.get("snapshot") and best != m:
+        lines.append(f"  best so far: {best['snapshot']} (kimg {kimg_text(best.get('kimg'))}, SWD×10³ "
+                     f"{best['swd_mean']:.2f}; kept while newer snapshots are pruned)")
     if health in ("ended", "gone", "unknown") and state != "finished" and r["latest_snapshot"]:
         lines.append(f"  continue it with: ganscope train --resume {r['run_dir']}")
     return "\n".join(lines)

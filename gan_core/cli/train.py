@@ -66,7 +66,7 @@ def add_parser(sub) -> None:
     a("--cond", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="condition on dataset labels (default false)")
     a("--seed", type=int, default=None, help="random seed (default 0)")
     a("--workers", type=int, default=None, help="data loader worker processes (default 3)")
-    a("--keep-snapshots", type=int, default=None, help="keep the newest K snapshots (default 5)")
+    a("--keep-snapshots", type=int, default=None, help="keep the newest K snapshots (default 5), and with --metrics also the best measured one")
     a("--preview-interval", type=float, default=None, help="seconds between live previews (default 10)")
     a("--metrics", choices=("none", "swd"), default=None,
       help="quality measured at each snapshot into metrics.jsonl: swd, the sliced Wasserstein distance to the "

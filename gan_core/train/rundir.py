@@ -121,6 +121,23 @@ def latest_snapshot(run_dir: str | os.PathLike) -> Path | None:
     return snaps[-1] if snaps else None
 
 
+def best_measured(run_dir: str | os.PathLike, key: str = "swd_mean") -> dict[str, Any] | None:
+    """The metrics.jsonl row with the lowest ``key`` whose snapshot file still exists (the newest
+    of equals), or None when nothing measured is on disk. Snapshots are pruned oldest first and
+    this one is spared, so it is the best of the whole run."""
+    rows, _ = read_stats(run_dir, name="metrics.jsonl")
+    best = None
+    for row in rows:
+        value, name = row.get(key), row.get("snapshot")
+        if (not isinstance(value, (int, float)) or isinstance(value, bool) or value != value
+                or not isinstance(name, str) or not SNAPSHOT_RE.match(name)
+                or not (Path(run_dir) / name).is_file()):
+            continue
+        if best is None or value <= best[key]:
+            best = row
+    return best
+
+
 def snapshot_name(cur_nimg: int) -> str:
     return f"network-snapshot-{cur_nimg // 1000:06d}.pt"
 
@@ -227,10 +244,12 @@ class RunDirectory:
 
     # -- snapshots -----------------------------------------------------------------------------
 
-    def prune_snapshots(self, keep: int) -> list[Path]:
-        """Delete all but the newest ``keep`` snapshots; returns what was deleted."""
+    def prune_snapshots(self, keep: int, protect: Path | None = None) -> list[Path]:
+        """Delete all but the newest ``keep`` snapshots and ``protect`` (the best measured one,
+        which the newest K of a run whose quality swings would otherwise lose); returns what was
+        deleted."""
         snaps = list_snapshots(self.path)
-        gone = snaps[:-keep] if keep > 0 else []
+        gone = [p for p in (snaps[:-keep] if keep > 0 else []) if protect is None or p.name != protect.name]
         for p in gone:
             try:
                 p.unlink()

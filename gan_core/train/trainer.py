@@ -30,7 +30,7 @@ from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
                                     run_description)
 from gan_core.train.run_state import live_trainer
-from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
+from gan_core.train.rundir import RunDirectory, best_measured, image_grid, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 
@@ -379,11 +379,13 @@ class Trainer(TickStats):
         name = snapshot_name(self.cur_nimg)
         path = save_snapshot(self.run.file(name), self.G, self.D, self.G_ema, self.training_state(ranks))
         self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
-        self.run.prune_snapshots(self.o.keep_snapshots)
         self.run.latest_snapshot_path = path
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
+        best = None
         if self.o.metrics != "none":
-            self._measure(name)
+            self._measure(name)  # before pruning, so that a new best is spared at once
+            best = best_measured(self.run.path)
+        self.run.prune_snapshots(self.o.keep_snapshots, protect=self.run.file(best["snapshot"]) if best else None)
         return path
 
     def _measure(self, snapshot: str) -> None:

@@ -67,6 +67,13 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     ui_click("train.open")
     r = app.wait_for_result(lambda r: r.model is not None and r.model.path == str(snap), timeout=60)
     assert r.error is None and r.image.shape == (16, 16, 3)
+    # the measured-best snapshot (the only one measured so far) opens from beside the quality plot
+    assert dpg.get_item_configuration("train.open_best")["show"]
+    assert app.training.best_snapshot() == snap
+    app.open_model(str(tiny_sg2))
+    app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
+    ui_click("train.open_best")
+    app.wait_for_result(lambda r: r.model is not None and r.model.path == str(snap), timeout=60)
     # Resume on a stopped run continues it from that snapshot, as a new process
     stopped_at = app.training.watcher.status["kimg"]
     ui_click("train.resume")

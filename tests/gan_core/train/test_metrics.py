@@ -57,3 +57,58 @@ def test_metrics_options_are_checked(tiny_zip, tmp_path, capsys):
     assert main(["train", "--data", str(tiny_zip), "--run-dir", str(tmp_path / "b"), "--cfg", "stylegan1",
                  "--metrics", "swd", "--kimg", "0.004", "--no-progress"]) == 2
     assert "--metrics does not apply to --cfg stylegan1" in capsys.readouterr().err
+
+
+def test_pruning_spares_the_best_measured_snapshot(tiny_zip, tmp_path, monkeypatch, capsys):
+    """A run's quality swings (the demo run's SWD went 40 → 78 in 15 kimg), so the newest K
+    snapshots alone can lose the best one: with --metrics it is kept until a better one comes."""
+    import gan_core.train.metrics as metrics_mod
+    import gan_core.train.trainer as trainer_mod
+
+    # snapshots named by image count, so that this tiny run makes several distinct ones
+    monkeypatch.setattr(trainer_mod, "snapshot_name", lambda nimg: f"network-snapshot-{nimg:06d}.pt")
+    scores = iter([5.0, 1.0, 3.0, 4.0, 0.5, 2.0, 6.0, 7.0])  # one per snapshot (tick 0 makes one too)
+    monkeypatch.setattr(metrics_mod.SnapshotMetrics, "measure",
+                        lambda self, G: {"swd_16": (v := next(scores)), "swd_mean": v, "num": 16, "seconds": 0.0})
+    kept = []
+    real_prune = trainer_mod.RunDirectory.prune_snapshots
+
+    def prune(self, keep, protect=None):
+        gone = real_prune(self, keep, protect)
+        kept.append(sorted(p.name for p in self.path.glob("network-snapshot-*.pt")))
+        return gone
+
+    monkeypatch.setattr(trainer_mod.RunDirectory, "prune_snapshots", prune)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.056", "--metrics", "swd",
+                 "--metrics-num", "16", "--keep-snapshots", "2"] + TINY) == 0
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    names = [r["snapshot"] for r in rows]
+    assert len(rows) == len(kept) == 8 and len(set(names)) == len(names)
+    for i, on_disk in enumerate(kept):
+        seen = rows[:i + 1]
+        best = min(reversed(seen), key=lambda r: r["swd_mean"])["snapshot"]
+        assert on_disk == sorted({best, *names[max(0, i - 1):i + 1]}), (i, on_disk)
+    assert names[1] in kept[3] and names[1] not in kept[4]          # 1.0 spared until 0.5 came
+    assert names[4] in kept[-1] and len(kept[-1]) == 3
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    assert f"best so far: {names[4]} (kimg " in capsys.readouterr().out
+
+
+def test_best_measured_reads_only_snapshots_still_on_disk(tmp_path):
+    from gan_core.train.rundir import RunDirectory, best_measured
+
+    run = RunDirectory(tmp_path / "r", total_kimg=1)
+    assert best_measured(run.path) is None                         # no metrics.jsonl
+    for k in (1, 2, 3, 4):
+        run.file(f"network-snapshot-{k:06d}.pt").write_bytes(b"x")
+    rows = [(1, 9.0), (2, 2.0), (3, 2.0), (4, float("nan")), (5, 0.1)]   # 5 was pruned before
+    for k, v in rows:
+        run.append_metrics({"kimg": k, "snapshot": f"network-snapshot-{k:06d}.pt", "swd_mean": v})
+    with open(run.file("metrics.jsonl"), "a") as f:
+        f.write('{"snapshot": "../../etc/passwd", "swd_mean": -1}\n["not a row"]\n{"swd_mean": "x"}\n{half')
+    assert best_measured(run.path)["snapshot"] == "network-snapshot-000003.pt"   # the newest of equals
+    assert [p.name for p in run.prune_snapshots(1, protect=run.file("network-snapshot-000003.pt"))] == \
+        ["network-snapshot-000001.pt", "network-snapshot-000002.pt"]
+    assert sorted(p.name for p in run.path.glob("*.pt")) == ["network-snapshot-000003.pt", "network-snapshot-000004.pt"]
