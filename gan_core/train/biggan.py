@@ -36,6 +36,7 @@ from torch import nn
 
 from gan_core.models.biggan_layers import orthogonal_regularization, ortho_weights, truncated_normal
 from gan_core.train.ema import ema_update
+from gan_core.train.snapshot import load_optimizer_state
 
 
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,8 +112,8 @@ class BigGANTrainer:
                 "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        load_optimizer_state(self.opt_G, state["opt_G"])
+        load_optimizer_state(self.opt_D, state["opt_D"])
         self.gen.set_state(state["gen"].to(torch.uint8))
         self.g_steps, self.d_steps, self.nimg = int(state["g_steps"]), int(state["d_steps"]), int(state["nimg"])
 

@@ -34,7 +34,7 @@ from gan_core.data.dataset import ImageDataset
 from gan_core.models.stylegan1 import Discriminator, Generator
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import r1_penalty
-from gan_core.train.snapshot import save_snapshot
+from gan_core.train.snapshot import load_optimizer_state, save_snapshot
 
 LOSSES = ("wgan-gp", "r1")
 
@@ -266,8 +266,8 @@ class ProgressiveTrainer:
         self.cur_nimg, self.iteration = int(ts["cur_nimg"]), int(ts["iteration"])
         self.G_opt = torch.optim.Adam(self.G.parameters(), lr=self.o.lr, betas=self.o.betas)
         self.D_opt = torch.optim.Adam(self.D.parameters(), lr=self.o.lr, betas=self.o.betas)
-        self.G_opt.load_state_dict(ts["G_opt"])
-        self.D_opt.load_state_dict(ts["D_opt"])
+        load_optimizer_state(self.G_opt, ts["G_opt"])
+        load_optimizer_state(self.D_opt, ts["D_opt"])
         step, alpha = schedule(self.cur_nimg, self.start_step, self.final_step, self.phase_nimg)
         if (step, alpha) != (int(ts["step"]), float(ts["alpha"])) or (self.G.step, self.G.alpha) != (step, alpha):
             raise ValueError(f"{path}: its step/alpha ({ts['step']}, {ts['alpha']}) do not match the schedule at "

@@ -51,6 +51,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.to(torch.uint8) for s in cuda])
 
 
+def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load an optimizer's moments and step counts from a snapshot, but keep the settings it was
+    built with (lr, betas, eps: the resumed run's options). ``Optimizer.load_state_dict`` would
+    bring back the saved ones too, silently ignoring e.g. ``--resume RUN --glr 0.001``; with the
+    options unchanged both are the same, so an exact resume stays exact."""
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, kept in zip(opt.param_groups, settings):
+        group.update(kept)
+
+
 def save_snapshot(path: str | os.PathLike, G: torch.nn.Module, D: torch.nn.Module, G_ema: torch.nn.Module,
                   training_state: dict[str, Any]) -> Path:
     """Write the snapshot atomically (a crash mid-write leaves any earlier file untouched)."""

@@ -32,7 +32,7 @@ from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions,
 from gan_core.train.run_state import live_trainer
 from gan_core.train.rundir import RunDirectory, best_measured, image_grid, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
-from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
+from gan_core.train.snapshot import load_optimizer_state, resolve_resume, rng_state, save_snapshot, set_rng_state
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
@@ -185,8 +185,8 @@ class Trainer(TickStats):
             self.step_idx = int(ts["step"])
             self.tick = int(ts.get("tick", 0))
             self.wall_offset = float(ts.get("wall_s", 0.0))
-            self.G_opt.load_state_dict(ts["G_opt"])
-            self.D_opt.load_state_dict(ts["D_opt"])
+            load_optimizer_state(self.G_opt, ts["G_opt"])
+            load_optimizer_state(self.D_opt, ts["D_opt"])
             aug = ts.get("augment") or {}
             if self.ada is not None and "sign_sum" in aug:
                 self.ada.load_state_dict(aug)

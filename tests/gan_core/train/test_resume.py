@@ -61,3 +61,38 @@ def test_resume_reproduces_next_step(tiny_zip, tmp_path):
     # The resumed run kept writing into the same run directory.
     rows = [json.loads(x) for x in (part / "stats.jsonl").read_text().splitlines()]
     assert rows[-1]["kimg"] == 0.012 and rows[-1]["step"] == 3
+
+
+def test_learning_rates_given_on_resume_are_used(tiny_zip, tmp_path):
+    """`--resume RUN --glr X` trains on at X; the optimizer's moments and step counts still come
+    from the snapshot (torch's load_state_dict alone would bring the old learning rate back)."""
+    from gan_core.train.loss import lazy_adam_params
+
+    run = tmp_path / "run"
+    opts = dict(COMMON, pl_weight=0.0)        # no lazy path-length: G's lr is glr as given
+    assert train(tiny_options(tiny_zip, run, kimg=0.008, **opts), progress=False) == "finished"
+    before = _snapshot(run).training_state
+    assert before["G_opt"]["param_groups"][0]["lr"] == 0.0025
+    assert train(tiny_options(tiny_zip, None, kimg=0.012, resume=str(run), glr=0.001, dlr=0.0004, **opts),
+                 progress=False) == "finished"
+    after = _snapshot(run).training_state
+    d_lr, d_betas = lazy_adam_params(0.0004, (0.0, 0.99), opts["r1_interval"])
+    assert [g["lr"] for g in after["G_opt"]["param_groups"]] == [0.001]
+    assert [(g["lr"], tuple(g["betas"])) for g in after["D_opt"]["param_groups"]] == [(d_lr, d_betas)]
+    assert json.loads((run / "training_options.json").read_text())["glr"] == 0.001
+    steps = {float(s["step"]) for s in after["G_opt"]["state"].values()}
+    assert steps == {3.0}                     # 2 steps before the resume, one after: moments carried on
+
+
+def test_load_optimizer_state_keeps_the_settings_it_was_built_with():
+    from gan_core.train.snapshot import load_optimizer_state
+
+    w = torch.nn.Parameter(torch.ones(3))
+    old = torch.optim.Adam([w], lr=0.1, betas=(0.5, 0.9), eps=1e-3)
+    w.grad = torch.full((3,), 2.0)
+    old.step()
+    new = torch.optim.Adam([w], lr=0.01, betas=(0.0, 0.99), eps=1e-8)
+    load_optimizer_state(new, old.state_dict())
+    g = new.param_groups[0]
+    assert (g["lr"], g["betas"], g["eps"]) == (0.01, (0.0, 0.99), 1e-8) and g["params"] == [w]
+    assert torch.equal(new.state[w]["exp_avg"], old.state[w]["exp_avg"]) and float(new.state[w]["step"]) == 1
