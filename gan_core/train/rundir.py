@@ -124,10 +124,12 @@ def latest_snapshot(run_dir: str | os.PathLike) -> Path | None:
 def best_measured(run_dir: str | os.PathLike, key: str = "swd_mean") -> dict[str, Any] | None:
     """The metrics.jsonl row with the lowest ``key`` whose snapshot file still exists (the newest
     of equals), or None when nothing measured is on disk. Snapshots are pruned oldest first and
-    this one is spared, so it is the best of the whole run."""
+    this one is spared, so it is the best of the whole run. A name measured twice (a stop's
+    snapshot within the same kimg replaces the file) counts with its last row only."""
     rows, _ = read_stats(run_dir, name="metrics.jsonl")
+    last = {row.get("snapshot"): row for row in rows if isinstance(row.get("snapshot"), str)}
     best = None
-    for row in rows:
+    for row in last.values():
         value, name = row.get(key), row.get("snapshot")
         if (not isinstance(value, (int, float)) or isinstance(value, bool) or value != value
                 or not isinstance(name, str) or not SNAPSHOT_RE.match(name)

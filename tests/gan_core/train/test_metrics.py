@@ -107,8 +107,13 @@ def test_best_measured_reads_only_snapshots_still_on_disk(tmp_path):
     for k, v in rows:
         run.append_metrics({"kimg": k, "snapshot": f"network-snapshot-{k:06d}.pt", "swd_mean": v})
     with open(run.file("metrics.jsonl"), "a") as f:
-        f.write('{"snapshot": "../../etc/passwd", "swd_mean": -1}\n["not a row"]\n{"swd_mean": "x"}\n{half')
+        f.write('{"snapshot": "../../etc/passwd", "swd_mean": -1}\n["not a row"]\n{"swd_mean": "x"}\n')
     assert best_measured(run.path)["snapshot"] == "network-snapshot-000003.pt"   # the newest of equals
-    assert [p.name for p in run.prune_snapshots(1, protect=run.file("network-snapshot-000003.pt"))] == \
-        ["network-snapshot-000001.pt", "network-snapshot-000002.pt"]
-    assert sorted(p.name for p in run.path.glob("*.pt")) == ["network-snapshot-000003.pt", "network-snapshot-000004.pt"]
+    run.append_metrics({"kimg": 3.9, "snapshot": "network-snapshot-000003.pt", "swd_mean": 8.0})  # replaced
+    assert best_measured(run.path)["snapshot"] == "network-snapshot-000002.pt"
+    with open(run.file("metrics.jsonl"), "a") as f:
+        f.write('{"snapshot": "network-snapshot-000004.pt", "swd_mean": 0.0')    # being written
+    assert best_measured(run.path)["snapshot"] == "network-snapshot-000002.pt"
+    assert [p.name for p in run.prune_snapshots(1, protect=run.file("network-snapshot-000002.pt"))] == \
+        ["network-snapshot-000001.pt", "network-snapshot-000003.pt"]
+    assert sorted(p.name for p in run.path.glob("*.pt")) == ["network-snapshot-000002.pt", "network-snapshot-000004.pt"]
