@@ -83,6 +83,11 @@ def main(attach: str | None = None, only: tuple[str, ...] = PICTURES) -> None:
             if app.training_panel.preview is not None and w is not None and len(w.stats) >= 6:
                 break
             time.sleep(0.05)
+        # scrolled to the panel's end: the sample grid and the curves (and, for a run with
+        # --metrics, the quality plot and Open best snapshot) rather than the start form
+        for _ in range(3):
+            app.frame()
+        dpg.set_y_scroll("pane", dpg.get_y_scroll_max("pane"))
         shot("app_training.png")
         if not attach:
             app.training.send("stop")
