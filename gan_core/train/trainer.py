@@ -57,6 +57,18 @@ def _check_compatible(net: torch.nn.Module, ds: ImageDataset, what: str) -> None
                           f"(use the matching dataset, or --cond to match the labels)")
 
 
+# Options that differ on every resume or only name where things are.
+_RESUME_BOOKKEEPING = frozenset({"resume", "run_dir", "outdir", "dataset"})
+
+
+def changed_options(before: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
+    """``"name old → new"`` for each option a resume changed (the log keeps a run's history)."""
+    if not before:
+        return []
+    return [f"{k} {before[k]!r} → {now[k]!r}" for k in now
+            if k in before and k not in _RESUME_BOOKKEEPING and before[k] != now[k]]
+
+
 def choose_run_dir(o: TrainOptions, resume_path: Path | None, data_path: str, world_size: int) -> Path:
     """The run directory of a session: ``--run-dir``, the resumed run's own folder (``--resume DIR``
     without ``--outdir``), or a new ``OUTDIR/NNNNN-desc``; refuses a folder holding another run."""
@@ -198,6 +210,8 @@ class Trainer(TickStats):
         # pickle): the EMA must not ramp up from scratch (it would follow G while a new D is still
         # random), and a new D gets D-only steps first. Both are kept in the snapshots, so resuming
         # such a run continues them exactly.
+        # options of the snapshot's run, to say in the log what a resume changed (e.g. --glr)
+        self._resumed_options = (ts or {}).get("options") if isinstance((ts or {}).get("options"), dict) else None
         start = dict((ts or {}).get("start") or {})
         if ck is not None and not ts:
             start = {"from": str(self.resume_path), "fresh_D": ck.D is None, "ema_rampup": None,
@@ -318,6 +332,9 @@ class Trainer(TickStats):
                          + (", a new D" if info.get("fresh_D") else "") + ", G EMA without ramp-up)")
         if self.cur_nimg < self.d_warmup_nimg:
             notes.append(f"D alone until kimg {self.d_warmup_nimg / 1000:g}")
+        changed = changed_options(self._resumed_options, self.o.to_dict())
+        if changed:
+            notes.append("options changed on resume: " + ", ".join(changed))
         return "; " + "; ".join(notes) if notes else ""
 
     def tick_stats(self) -> dict[str, Any]:

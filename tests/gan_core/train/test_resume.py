@@ -80,6 +80,9 @@ def test_learning_rates_given_on_resume_are_used(tiny_zip, tmp_path):
     assert [g["lr"] for g in after["G_opt"]["param_groups"]] == [0.001]
     assert [(g["lr"], tuple(g["betas"])) for g in after["D_opt"]["param_groups"]] == [(d_lr, d_betas)]
     assert json.loads((run / "training_options.json").read_text())["glr"] == 0.001
+    # and the log says what the resume changed
+    line = [x for x in (run / "log.txt").read_text().splitlines() if "starting at kimg 0.008" in x][0]
+    assert line.endswith("; options changed on resume: kimg 0.008 → 0.012, glr 0.0025 → 0.001, dlr 0.0025 → 0.0004"), line
     steps = {float(s["step"]) for s in after["G_opt"]["state"].values()}
     assert steps == {3.0}                     # 2 steps before the resume, one after: moments carried on
 
