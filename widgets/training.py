@@ -169,18 +169,16 @@ class TrainingPanel(Panel):
         self.host.status(what)
 
     def open_snapshot(self) -> None:
-        snap = self.host.training.latest_snapshot()
-        if snap is None:
-            self.host.status("this run has no snapshot yet", error=True)
-            return
-        self.host.open_model(str(snap))
+        self._open(self.host.training.latest_snapshot(), "this run has no snapshot yet")
 
     def open_best_snapshot(self) -> None:
-        best = self.host.training.best_snapshot()
-        if best is None:
-            self.host.status("no measured snapshot of this run is on disk", error=True)
-            return
-        self.host.open_model(str(best))
+        self._open(self.host.training.best_snapshot(), "no measured snapshot of this run is on disk")
+
+    def _open(self, snap, missing: str) -> None:
+        if snap is None:
+            self.host.status(missing, error=True)
+        else:
+            self.host.open_model(str(snap))
 
     # -- live view -----------------------------------------------------------------------------
 

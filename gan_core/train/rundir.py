@@ -130,10 +130,9 @@ def best_measured(run_dir: str | os.PathLike, key: str = "swd_mean") -> dict[str
     last = {row.get("snapshot"): row for row in rows if isinstance(row.get("snapshot"), str)}
     best = None
     for row in last.values():
-        value, name = row.get(key), row.get("snapshot")
+        value, name = row.get(key), row["snapshot"]
         if (not isinstance(value, (int, float)) or isinstance(value, bool) or value != value
-                or not isinstance(name, str) or not SNAPSHOT_RE.match(name)
-                or not (Path(run_dir) / name).is_file()):
+                or not SNAPSHOT_RE.match(name) or not (Path(run_dir) / name).is_file()):
             continue
         if best is None or value <= best[key]:
             best = row

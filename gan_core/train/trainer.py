@@ -63,7 +63,7 @@ _RESUME_BOOKKEEPING = frozenset({"resume", "run_dir", "outdir", "dataset"})
 
 def changed_options(before: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
     """``"name old → new"`` for each option a resume changed (the log keeps a run's history)."""
-    if not before:
+    if not isinstance(before, dict):
         return []
     return [f"{k} {before[k]!r} → {now[k]!r}" for k in now
             if k in before and k not in _RESUME_BOOKKEEPING and before[k] != now[k]]
@@ -211,7 +211,7 @@ class Trainer(TickStats):
         # random), and a new D gets D-only steps first. Both are kept in the snapshots, so resuming
         # such a run continues them exactly.
         # options of the snapshot's run, to say in the log what a resume changed (e.g. --glr)
-        self._resumed_options = (ts or {}).get("options") if isinstance((ts or {}).get("options"), dict) else None
+        self._resumed_options = ts.get("options") if ts else None
         start = dict((ts or {}).get("start") or {})
         if ck is not None and not ts:
             start = {"from": str(self.resume_path), "fresh_D": ck.D is None, "ema_rampup": None,
