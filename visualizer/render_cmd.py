@@ -12,6 +12,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from gan_core.cli.common import finite_float
+
 VIEWS = ("image", "layer", "spectrum", "eq_error")
 
 
@@ -27,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--network", default=None, help="checkpoint file, or 'demo' (default: the settings' model, "
                                                    "else the demo model)")
     p.add_argument("--settings", default=None, help="start from a PNG saved by ganscope or a preset .json")
-    p.add_argument("--seed", type=float, default=None, help="latent seed (fractional values blend seeds)")
+    p.add_argument("--seed", type=finite_float, default=None, help="latent seed (fractional values blend seeds)")
     p.add_argument("--view", default=None, choices=VIEWS, help="what to render (default image, or the settings')")
     p.add_argument("--layer", default=None, help="layer to inspect (see --list-layers)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",

@@ -84,6 +84,10 @@ class RenderArgs:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 raise ArgsError(f"{name} must be a finite number, got {v!r}")
             object.__setattr__(self, name, float(v))
+        for name in ("translate", "eq_translate", "noise_layer_strengths"):
+            values = getattr(self, name) or ()
+            if not all(math.isfinite(v) for v in values):
+                raise ArgsError(f"{name} must hold finite numbers, got {list(values)}")
         if self.noise_mode not in NOISE_MODES:
             raise ArgsError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {self.noise_mode!r}")
         if self.trunc_cutoff is not None and int(self.trunc_cutoff) < 0:

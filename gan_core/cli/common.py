@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -53,3 +54,14 @@ def load_generator_for_cli(network: str, device: torch.device) -> torch.nn.Modul
 
 def describe_network(network: str) -> str:
     return "the built-in demo model" if network == "demo" else str(Path(network))
+
+
+def finite_float(text: str) -> float:
+    """argparse type for every float option: 'nan' and 'inf' parse as floats but mean nothing here."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+finite_float.__name__ = "finite number"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from gan_core.cli.common import CliError
+from gan_core.cli.common import CliError, finite_float
 
 # The state a trainer reports once it has obeyed each command.
 REACHED = {"pause": ("paused",), "resume": ("running",), "stop": ("stopped", "finished")}
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                                    "ganscope train --resume RUN_DIR.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
     p.add_argument("action", metavar="pause|resume|stop", choices=sorted(REACHED), help="what to ask")
-    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+    p.add_argument("--wait", type=finite_float, default=0, metavar="SECONDS",
                    help="wait up to this long until the run reports that it obeyed (exit code 1 if it did not)")
 
 

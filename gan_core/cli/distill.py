@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import CliError, resolve_device
+from gan_core.cli.common import CliError, finite_float, resolve_device
 
 
 def _ints(text: str) -> list[int]:
@@ -31,28 +31,28 @@ def add_parser(sub) -> None:
     a("--teacher", required=True, help="the StyleGAN2 teacher checkpoint")
     a("--outdir", default="training-runs", help="parent folder of new run directories (default ./training-runs)")
     a("--run-dir", dest="run_dir", default=None, help="use exactly this run directory")
-    a("--kimg", type=float, default=1000.0, help="train for this many thousand images (default 1000)")
+    a("--kimg", type=finite_float, default=1000.0, help="train for this many thousand images (default 1000)")
     a("--batch", type=int, default=8, help="batch size (default 8)")
-    a("--lr", type=float, default=5e-4, help="student learning rate (default 0.0005)")
-    a("--dlr", type=float, default=5e-4, help="discriminator learning rate (default 0.0005)")
+    a("--lr", type=finite_float, default=5e-4, help="student learning rate (default 0.0005)")
+    a("--dlr", type=finite_float, default=5e-4, help="discriminator learning rate (default 0.0005)")
     a("--channels", type=_ints, default=None, help="student block widths from 4² up, comma-separated "
       "(default: the teacher's width at each resolution up to R/2)")
-    a("--pixel-l1", type=float, default=1.0, help="weight of the pixel L1 losses (default 1)")
-    a("--pixel-l2", type=float, default=1.0, help="weight of the pixel L2 losses (default 1)")
-    a("--wavelet-l1", type=float, default=1.0, help="weight of the wavelet-domain L1 losses (default 1)")
-    a("--wavelet-l2", type=float, default=1.0, help="weight of the wavelet-domain L2 losses (default 1)")
-    a("--gan", type=float, default=0.1, help="weight of the non-saturating GAN loss (default 0.1; 0: no D)")
-    a("--r1-gamma", type=float, default=0.0, help="R1 weight of the discriminator (default 0: off)")
-    a("--perceptual", type=float, default=1.0, help="weight of the perceptual loss (default 1)")
+    a("--pixel-l1", type=finite_float, default=1.0, help="weight of the pixel L1 losses (default 1)")
+    a("--pixel-l2", type=finite_float, default=1.0, help="weight of the pixel L2 losses (default 1)")
+    a("--wavelet-l1", type=finite_float, default=1.0, help="weight of the wavelet-domain L1 losses (default 1)")
+    a("--wavelet-l2", type=finite_float, default=1.0, help="weight of the wavelet-domain L2 losses (default 1)")
+    a("--gan", type=finite_float, default=0.1, help="weight of the non-saturating GAN loss (default 0.1; 0: no D)")
+    a("--r1-gamma", type=finite_float, default=0.0, help="R1 weight of the discriminator (default 0: off)")
+    a("--perceptual", type=finite_float, default=1.0, help="weight of the perceptual loss (default 1)")
     a("--perceptual-net", default=None, help="local VGG-style weights file (torchvision layout, e.g. "
       "vgg16-397923af.pth) for the perceptual loss; without it the perceptual loss is off")
     a("--d-cbase", type=int, default=None, help="discriminator channel base (default: the teacher's)")
     a("--d-cmax", type=int, default=None, help="discriminator max channels (default: the teacher's)")
-    a("--trunc", type=float, default=1.0, help="teacher truncation psi for the targets (default 1)")
-    a("--tick", type=float, default=1.0, help="kimg per progress tick (default 1)")
-    a("--tick-seconds", type=float, default=60.0, help="end a tick after at most this many seconds (default 60)")
+    a("--trunc", type=finite_float, default=1.0, help="teacher truncation psi for the targets (default 1)")
+    a("--tick", type=finite_float, default=1.0, help="kimg per progress tick (default 1)")
+    a("--tick-seconds", type=finite_float, default=60.0, help="end a tick after at most this many seconds (default 60)")
     a("--snap", type=int, default=10, help="snapshot every N ticks (default 10; 0: only at the end)")
-    a("--preview-interval", type=float, default=10.0, help="seconds between live previews (default 10)")
+    a("--preview-interval", type=finite_float, default=10.0, help="seconds between live previews (default 10)")
     a("--resume", default=None, help="continue from a distillation snapshot (or its run directory)")
     a("--seed", type=int, default=0, help="random seed (default 0)")
     a("--device", default="auto", help="auto, cpu or cuda (default auto)")

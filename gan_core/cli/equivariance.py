@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gan_core.progress import progress_bar
 
-from gan_core.cli.common import (CliError, add_device_arg, describe_network, load_generator_for_cli,
+from gan_core.cli.common import (CliError, add_device_arg, describe_network, finite_float, load_generator_for_cli,
                                  resolve_device, user_errors)
 
 
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
                    "infinite, i.e. zero error, or undefined)")
     p.add_argument("--seed", type=int, default=0, help="random seed for latents and transforms (default 0)")
     p.add_argument("--batch", type=int, default=4, help="latents per forward pass (default 4)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none, as the paper)")
+    p.add_argument("--trunc", type=finite_float, default=1.0, help="truncation psi (default 1 = none, as the paper)")
     add_device_arg(p)
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from gan_core.progress import progress_bar
 
-from gan_core.cli.common import CliError, add_device_arg, load_generator_for_cli, resolve_device, user_errors
+from gan_core.cli.common import (CliError, add_device_arg, finite_float, load_generator_for_cli, resolve_device,
+                                 user_errors)
 from gan_core.latents import parse_float_pair, parse_int_list, z_from_seed
 from gan_core.media import save_png, to_uint8
 from gan_core.models.base import NOISE_MODES
@@ -19,12 +20,12 @@ def add_parser(sub) -> None:
                                    "official uint8 conversion), written as OUTDIR/seedNNNN.png.")
     p.add_argument("--network", default="demo", help="checkpoint file (official .pkl or ganscope .pt), or 'demo' (the built-in StyleGAN3-T, the default)")
     p.add_argument("--seeds", required=True, help="seeds, e.g. 0-3,7")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none)")
+    p.add_argument("--trunc", type=finite_float, default=1.0, help="truncation psi (default 1 = none)")
     p.add_argument("--trunc-cutoff", type=int, default=None,
                    help="truncate only the first N ws (default: all)")
     p.add_argument("--noise-mode", default="const", choices=NOISE_MODES, help="noise inputs (default const)")
     p.add_argument("--translate", default="0,0", help="StyleGAN3 input translation X,Y in image units")
-    p.add_argument("--rotate", type=float, default=0.0, help="StyleGAN3 input rotation in degrees")
+    p.add_argument("--rotate", type=finite_float, default=0.0, help="StyleGAN3 input rotation in degrees")
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index (conditional models)")
     p.add_argument("--outdir", default="out", help="output folder (default ./out)")
     p.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1)")

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from gan_core.progress import progress_bar
 
-from gan_core.cli.common import CliError, add_device_arg, load_generator_for_cli, resolve_device, user_errors
+from gan_core.cli.common import (CliError, add_device_arg, finite_float, load_generator_for_cli, resolve_device,
+                                 user_errors)
 
 
 def add_parser(sub) -> None:
@@ -25,15 +26,15 @@ def add_parser(sub) -> None:
     p.add_argument("--num", type=int, default=100, help="images per source (default 100)")
     p.add_argument("--output", required=True, help="output .npz file")
     p.add_argument("--png", default=None, help="also draw the figure to this PNG file")
-    p.add_argument("--beta", type=float, default=8.0, help="Kaiser window beta (default 8)")
+    p.add_argument("--beta", type=finite_float, default=8.0, help="Kaiser window beta (default 8)")
     p.add_argument("--interp", type=int, default=4, help="zero-padding factor (default 4)")
     p.add_argument("--resolution", type=int, default=None,
                    help="image size; datasets are resized to it (default: the first source's)")
-    p.add_argument("--mean", type=float, default=None, help="whitening mean in 0..255 units "
+    p.add_argument("--mean", type=finite_float, default=None, help="whitening mean in 0..255 units "
                    "(default: from the first dataset source, else the first source)")
-    p.add_argument("--std", type=float, default=None, help="whitening std (default: as --mean)")
+    p.add_argument("--std", type=finite_float, default=None, help="whitening std (default: as --mean)")
     p.add_argument("--db-range", default=None, help="heatmap/plot range LO,HI in dB (default: 60 dB below the max)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi for networks (default 1)")
+    p.add_argument("--trunc", type=finite_float, default=1.0, help="truncation psi for networks (default 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed for network samples (default 0)")
     p.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
     add_device_arg(p)

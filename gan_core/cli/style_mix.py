@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_core.cli.common import CliError, add_device_arg, load_generator_for_cli, resolve_device, user_errors
+from gan_core.cli.common import (CliError, add_device_arg, finite_float, load_generator_for_cli, resolve_device,
+                                 user_errors)
 from gan_core.latents import parse_int_list, parse_style_layers, zs_from_seeds
 from gan_core.media import enlarge, save_png, to_uint8
 from gan_core.models.base import NOISE_MODES
@@ -31,7 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--styles", default="coarse",
                    help="ws to take from the column seed: coarse, middle, fine, all, joined like "
                         "coarse+middle, or w indices like 0-3 (default coarse)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none)")
+    p.add_argument("--trunc", type=finite_float, default=1.0, help="truncation psi (default 1 = none)")
     p.add_argument("--noise-mode", default="const", choices=NOISE_MODES, help="noise inputs (default const)")
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index (conditional models)")
     p.add_argument("--scale", type=int, default=1, help="enlarge each cell N times, nearest neighbour (default 1)")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from gan_core.cli.common import CliError, add_device_arg, load_generator_for_cli, resolve_device, user_errors
+from gan_core.cli.common import (CliError, add_device_arg, finite_float, load_generator_for_cli, resolve_device,
+                                 user_errors)
 from gan_core.progress import progress_bar
 
 
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--num", type=int, default=2000, help="images per set (default 2000)")
     p.add_argument("--patches", type=int, default=64, help="random patches per image and level (default 64)")
     p.add_argument("--directions", type=int, default=512, help="random projection directions (default 512)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi for the networks (default 1)")
+    p.add_argument("--trunc", type=finite_float, default=1.0, help="truncation psi for the networks (default 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed of the generated images (default 0)")
     p.add_argument("--batch", type=int, default=16, help="images per batch (default 16)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -13,7 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import CliError
+from gan_core.cli.common import CliError, finite_float
 
 # CLI flag -> TrainOptions field, for the flags whose names differ
 _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview_interval": "preview_interval",
@@ -53,21 +53,21 @@ def add_parser(sub) -> None:
     a("--gpus", type=int, default=None, help="number of processes/GPUs (default 1; >1 spawns them, or use torchrun)")
     a("--batch", type=int, default=None, help="total batch size (default by resolution)")
     a("--batch-gpu", type=int, default=None, help="images per process per pass (less than batch/gpus: accumulate)")
-    a("--gamma", type=float, default=None, help="R1 weight (default 0.0002·res²/batch)")
-    a("--kimg", type=float, default=None, help="train for this many thousand images (default 25000)")
-    a("--tick", type=float, default=None, help="kimg per progress tick (default ~1%% of --kimg, at most 4)")
-    a("--tick-seconds", type=float, default=None, help="end a tick after at most this many seconds (default 60)")
+    a("--gamma", type=finite_float, default=None, help="R1 weight (default 0.0002·res²/batch)")
+    a("--kimg", type=finite_float, default=None, help="train for this many thousand images (default 25000)")
+    a("--tick", type=finite_float, default=None, help="kimg per progress tick (default ~1%% of --kimg, at most 4)")
+    a("--tick-seconds", type=finite_float, default=None, help="end a tick after at most this many seconds (default 60)")
     a("--snap", type=int, default=None, help="snapshot every N ticks (default 50; 0: only at the end)")
     a("--resume", default=None, help="continue from a run directory (its newest snapshot) or a snapshot file")
     a("--mirror", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="add x-flipped images (default false)")
     a("--aug", default=None, choices=["ada", "noaug", "fixed"], help="augmentation (default ada)")
-    a("--p", type=float, default=None, help="augment probability for --aug fixed (default 0.2)")
-    a("--target", type=float, default=None, help="ADA target r_t (default 0.6)")
+    a("--p", type=finite_float, default=None, help="augment probability for --aug fixed (default 0.2)")
+    a("--target", type=finite_float, default=None, help="ADA target r_t (default 0.6)")
     a("--cond", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="condition on dataset labels (default false)")
     a("--seed", type=int, default=None, help="random seed (default 0)")
     a("--workers", type=int, default=None, help="data loader worker processes (default 3)")
     a("--keep-snapshots", type=int, default=None, help="keep the newest K snapshots (default 5), and with --metrics also the best measured one")
-    a("--preview-interval", type=float, default=None, help="seconds between live previews (default 10)")
+    a("--preview-interval", type=finite_float, default=None, help="seconds between live previews (default 10)")
     a("--metrics", choices=("none", "swd"), default=None,
       help="quality measured at each snapshot into metrics.jsonl: swd, the sliced Wasserstein distance to the "
            "dataset (see `ganscope swd`; stylegan2/3 only), or none (default)")
@@ -78,14 +78,14 @@ def add_parser(sub) -> None:
     a("--zdim", type=int, default=None, help="z size (default 512)")
     a("--wdim", type=int, default=None, help="w size (default 512)")
     a("--mbstd-group", type=int, default=None, help="minibatch-stddev group size (default 4)")
-    a("--glr", type=float, default=None, help="G learning rate (default 0.0025)")
-    a("--dlr", type=float, default=None, help="D learning rate (default 0.0025 sg2, 0.002 sg3)")
-    a("--d-warmup", type=float, default=None, metavar="KIMG",
+    a("--glr", type=finite_float, default=None, help="G learning rate (default 0.0025)")
+    a("--dlr", type=finite_float, default=None, help="D learning rate (default 0.0025 sg2, 0.002 sg3)")
+    a("--d-warmup", type=finite_float, default=None, metavar="KIMG",
       help="train only D for the first KIMG (default 2 when --resume is a generator without its D, "
            "e.g. a --generator-only file, else 0)")
-    a("--style-mixing", type=float, default=None, help="style mixing probability (default 0.9)")
-    a("--pl-weight", type=float, default=None, help="path-length weight (default 2 for stylegan2, 0 for stylegan3)")
-    a("--blur-sigma", type=float, default=None, help="initial D-input blur sigma (default 10 for stylegan3-r)")
+    a("--style-mixing", type=finite_float, default=None, help="style mixing probability (default 0.9)")
+    a("--pl-weight", type=finite_float, default=None, help="path-length weight (default 2 for stylegan2, 0 for stylegan3)")
+    a("--blur-sigma", type=finite_float, default=None, help="initial D-input blur sigma (default 10 for stylegan3-r)")
     a("--fp32", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="disable mixed precision on CUDA (default false)")
     a("--device", default=None, help="auto, cpu or cuda (default auto)")
     a("--strict", default=None, action="store_const", const=True,
@@ -94,12 +94,12 @@ def add_parser(sub) -> None:
     a("--no-progress", action="store_true", help="no progress bar (log lines instead)")
     g = p.add_argument_group("stylegan1 (progressive growing)")
     g.add_argument("--loss", default=None, choices=["wgan-gp", "r1"], help="objective (default wgan-gp)")
-    g.add_argument("--phase-kimg", type=float, default=None,
+    g.add_argument("--phase-kimg", type=finite_float, default=None,
                    help="kimg of each fade-in and each stable phase (default 600)")
     g.add_argument("--start-res", type=int, default=None, help="first resolution (default 8)")
     g = p.add_argument_group("biggan / biggan-deep")
     g.add_argument("--d-steps", type=int, default=None, help="D steps per G step (default 2)")
-    g.add_argument("--ortho", type=float, default=None, help="orthogonal regularization weight on G (default 1e-4)")
+    g.add_argument("--ortho", type=finite_float, default=None, help="orthogonal regularization weight on G (default 1e-4)")
     g.add_argument("--ema-start", type=int, default=None, help="G steps before the G EMA starts (default 20000)")
 
 
@@ -128,11 +128,22 @@ def _saved_options(resume: str) -> dict:
     return d if isinstance(d, dict) else {}
 
 
+def _check_resume_path(resume: str) -> None:
+    """Say what is wrong with --resume before anything else complains about a missing --data."""
+    p = Path(resume)
+    if not p.exists():
+        raise ValueError(f"--resume {resume}: no such run directory or snapshot file")
+    if p.is_dir() and not (p / "training_options.json").is_file() and not any(p.glob("network-snapshot-*")):
+        raise ValueError(f"--resume {resume}: not a training run directory (it has neither training_options.json "
+                         f"nor network-snapshot-*.pt files); give a run directory or a snapshot file")
+
+
 def options_from_args(args):
     from gan_core.train.options import TrainOptions
 
     base = TrainOptions().to_dict()
     if args.resume:
+        _check_resume_path(args.resume)
         saved = _saved_options(args.resume)
         for k in base:
             if k in saved and k not in ("resume", "run_dir", "outdir"):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from gan_core.progress import progress_bar
 
-from gan_core.cli.common import (CliError, add_device_arg, describe_network, load_generator_for_cli,
+from gan_core.cli.common import (CliError, add_device_arg, describe_network, finite_float, load_generator_for_cli,
                                  resolve_device, user_errors)
 
 KINDS = ("interp", "translate", "rotate")
@@ -27,9 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--kind", default="interp", choices=KINDS, help="animation (default interp)")
     p.add_argument("--frames", type=int, default=120, help="frames in the loop (default 120)")
     p.add_argument("--output", required=True, help="output file, .mp4 or .gif")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none)")
-    p.add_argument("--radius", type=float, default=0.1,
+    p.add_argument("--fps", type=finite_float, default=30.0, help="frames per second (default 30)")
+    p.add_argument("--trunc", type=finite_float, default=1.0, help="truncation psi (default 1 = none)")
+    p.add_argument("--radius", type=finite_float, default=0.1,
                    help="translate: radius of the circle in image units (default 0.1)")
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index (conditional models)")
     p.add_argument("--crf", type=int, default=18, help="MP4 quality, 0 (lossless) .. 51 (default 18)")

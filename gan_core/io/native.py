@@ -190,6 +190,8 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temp file beside ``path``, fsync, then ``os.replace``."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):   # else the error would name the temp file, not what the user gave
+        raise FileNotFoundError(f"cannot write {path}: the folder {directory} does not exist")
     mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:

@@ -92,6 +92,8 @@ def test_presets_and_style_mixing_fields(tmp_path, capsys):
     (["--network", "missing.pt"], "missing.pt: no such file"),
     (["--network", "demo-sg2", "--set", "translate=[0.1,0]"], "StyleGAN3"),
     (["--scale", "0"], "--scale"),
+    (["--set", "translate=[Infinity,0]"], "translate must hold finite numbers"),
+    (["--set", "noise_layer_strengths=[1,NaN]"], "noise_layer_strengths must hold finite numbers"),
     (["--settings", "nothing.json"], "nothing.json"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, needle):
@@ -99,6 +101,12 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, needle):
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err, err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_seed_refuses_infinity(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "--seed", "1e999"])
+    assert exc.value.code == 2 and "invalid finite number value" in capsys.readouterr().err
 
 
 def test_render_needs_no_gui_package(tmp_path):

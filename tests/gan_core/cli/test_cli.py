@@ -86,6 +86,20 @@ def test_generate_bad_options_give_one_line_errors(sg3_native, tmp_path, capsys,
     assert rc == 2 and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["generate", "--seeds", "0", "--trunc", "nan"],
+    ["style-mix", "--rows", "0", "--cols", "1", "--trunc", "inf"],
+    ["train", "--data", "x.zip", "--gamma=-inf"],
+    ["video", "--output", "x.mp4", "--fps", "nan"],
+])
+def test_float_options_refuse_nan_and_infinity(argv, capsys):
+    # float() reads 'nan' and 'inf'; no option means anything with them, and NaN would flow on silently.
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "invalid finite number value" in err and "Traceback" not in err
+
+
 def test_translate_on_stylegan2_is_refused(sg2_native, tmp_path, capsys):
     path, _ = sg2_native
     rc = main(["generate", "--network", str(path), "--seeds", "0", "--class", "0", "--rotate", "5",
@@ -125,6 +139,9 @@ def test_info_and_convert(sg2_native, tmp_path, capsys):
     assert main(["info", str(small), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["networks"] == ["G_ema"]
     assert small.stat().st_size < out.stat().st_size
+    # a missing output folder is named as such (not the temp file the atomic write would have used)
+    assert main(["convert", str(path), str(tmp_path / "no-such-folder" / "x.pt")]) == 2
+    assert "the folder " in capsys.readouterr().err
 
 
 def test_demo_model_renders_without_network_option(tmp_path):

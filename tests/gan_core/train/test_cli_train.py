@@ -18,11 +18,14 @@ TINY = ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "2", "--zdim"
     (["--data", "{zip}", "--batch", "6", "--batch-gpu", "4"], "not a multiple of --batch-gpu"),
     (["--data", "{zip}", "--kimg", "0"], "--kimg must be positive"),
     (["--data", "{zip}", "--cond", "maybe"], "invalid boolean (true/false) value: 'maybe'"),
-    (["--data", "{zip}", "--resume", "{tmp}/nothing-here"], "no such file"),
+    (["--data", "{zip}", "--resume", "{tmp}/nothing-here"], "no such run directory or snapshot file"),
+    (["--resume", "{tmp}/nothing-here"], "--resume {tmp}/nothing-here: no such run directory or snapshot file"),
+    (["--resume", "{tmp}"], "not a training run directory"),
 ])
 def test_bad_options_one_line_exit_2(args, message, tiny_zip, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = [a.format(zip=tiny_zip, tmp=tmp_path) for a in args]
+    message = message.format(tmp=tmp_path)
     with pytest.raises(SystemExit) if "maybe" in args else contextlib.nullcontext() as exc:
         rc = main(["train", "--outdir", str(tmp_path / "runs")] + args)
     err = capsys.readouterr().err
