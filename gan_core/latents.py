@@ -92,5 +92,6 @@ def parse_style_layers(text: str, ws_resolutions: list[int]) -> list[int]:
                          f"(or joined like coarse+middle) or w indices like 0-3,6") from None
     bad = sorted({i for i in layers if i >= n})
     if bad:
-        raise ValueError(f"style layers {bad} do not exist: this model has ws 0..{n - 1}")
+        shown = ", ".join(map(str, bad[:6])) + (f", ... ({len(bad)} in all)" if len(bad) > 6 else "")
+        raise ValueError(f"style layers {shown} do not exist: this model has ws 0..{n - 1}")
     return sorted(set(layers))

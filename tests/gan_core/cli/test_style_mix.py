@@ -23,6 +23,8 @@ def test_parse_style_layers_names_indices_and_errors():
     assert parse_style_layers("5,1-2,2", sg2) == [1, 2, 5]
     with pytest.raises(ValueError, match=r"ws 0\.\.9"):
         parse_style_layers("3-12", sg2)
+    with pytest.raises(ValueError, match=r"^style layers 10, 11, 12, 13, 14, 15, \.\.\. \(90 in all\) do not exist"):
+        parse_style_layers("0-99", sg2)   # a long list is cut short, not printed whole
     with pytest.raises(ValueError, match="coarse, middle, fine"):
         parse_style_layers("corse", sg2)
 
