@@ -26,6 +26,8 @@ CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "bi
 # Options the panel sets from its own fields (refused in its free-form options box).
 PANEL_FLAGS = ("--data", "--run-dir", "--outdir", "--cfg", "--batch", "--kimg", "--resume", "--preview-interval",
                "--no-progress")
+# Options a continued run cannot take: where it lives and what it resumes are fixed, kimg has its field.
+CONTINUE_FIXED = ("--run-dir", "--outdir", "--resume", "--kimg", "--no-progress")
 # A network small enough to learn the procedural data on a CPU in minutes.
 SMALL_NETWORK = ["--cbase", "2048", "--cmax", "64", "--map", "2", "--zdim", "64", "--wdim", "64"]
 
@@ -387,14 +389,22 @@ class TrainingSession:
     def health(self) -> RunHealth:
         return self.watcher.health() if self.watcher else RunHealth("unknown")
 
-    def continue_run(self, kimg: float | None = None) -> str:
+    def continue_run(self, kimg: float | None = None, extra_text: str = "") -> str:
         """Train a stopped, failed, abandoned or finished run further: ``ganscope train --resume
         RUN_DIR`` as a new process (exact resume from the newest snapshot), up to ``kimg`` when
-        that is more than the run's own total. Returns what happened, for the status line; raises
-        ValueError when the run cannot or need not be continued."""
+        that is more than the run's own total, with the options in ``extra_text`` changed (as typed
+        in the panel's options box, e.g. ``--glr 0.001``; the trainer refuses what cannot change
+        and logs what did). Returns what happened, for the status line; raises ValueError when the
+        run cannot or need not be continued."""
         w = self.watcher
         if w is None:
             raise ValueError("no run: start one or attach to a run directory first")
+        extra = parse_extra_options(extra_text)
+        for arg in extra:
+            flag = arg.split("=", 1)[0]
+            if flag in CONTINUE_FIXED:
+                raise ValueError(f"{flag} cannot be given when continuing a run"
+                                 + (" (use the kimg field)" if flag == "--kimg" else ""))
         w.poll()
         health = w.health()
         state = w.status.get("state")
@@ -412,11 +422,12 @@ class TrainingSession:
         snap = w.latest_snapshot()
         if snap is None:
             raise ValueError("the run has no snapshot to continue from; start a new run")
-        cmd = continue_command(w.run_dir) + (["--kimg", f"{kimg:g}"] if longer else [])
+        cmd = continue_command(w.run_dir) + (["--kimg", f"{kimg:g}"] if longer else []) + list(extra)
         proc = launch_trainer(cmd, w.run_dir)
         w.process, w._exit_reported = proc, False
         self._holder = None
-        return f"continuing {w.run_dir.name} from {snap.name}" + (f" up to {kimg:g} kimg" if longer else "")
+        return (f"continuing {w.run_dir.name} from {snap.name}" + (f" up to {kimg:g} kimg" if longer else "")
+                + (f" with {shlex.join(extra)}" if extra else ""))
 
     def latest_snapshot(self) -> Path | None:
         return self.watcher.latest_snapshot() if self.watcher else None

@@ -160,7 +160,9 @@ class TrainingPanel(Panel):
                 self.host.status("the run is already training")
                 return
         try:
-            what = session.continue_run(kimg=float(dpg.get_value("train.kimg")))
+            # the options box applies here too: a stopped run can go on with e.g. a lower --glr
+            what = session.continue_run(kimg=float(dpg.get_value("train.kimg")),
+                                        extra_text=dpg.get_value("train.extra"))
         except (ValueError, OSError) as e:
             self.host.status(f"cannot continue the run: {e}", error=True)
             return

@@ -22,6 +22,8 @@ _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview
           "strict": "strict_data", "phase_kimg": "phase_kimg", "start_res": "start_res", "d_steps": "d_steps",
           "ema_start": "ema_start", "d_warmup": "d_warmup"}
 _NOT_OPTIONS = {"command"}
+# Options baked into the networks when a run starts; a resume takes the networks from its snapshot.
+_BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
 _STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32", "d_warmup", "metrics",
@@ -142,6 +144,7 @@ def options_from_args(args):
     from gan_core.train.options import TrainOptions
 
     base = TrainOptions().to_dict()
+    saved = {}
     if args.resume:
         _check_resume_path(args.resume)
         saved = _saved_options(args.resume)
@@ -153,7 +156,12 @@ def options_from_args(args):
             continue
         if name in ("data", "resume") and Path(value).exists():
             value = os.path.abspath(value)  # the saved options must work from any folder
-        base[_FIELD.get(name, name)] = value
+        field = _FIELD.get(name, name)
+        if field in _BUILT_IN and field in saved and value != saved[field]:
+            # the networks come from the snapshot: a new value would be recorded but never used
+            raise ValueError(f"--{name.replace('_', '-')} cannot change on resume (the run's networks were built "
+                             f"with {saved[field]!r} and come from its snapshot); start a new run for {value!r}")
+        base[field] = value
     if args.resume and args.data is None and base.get("data") and not Path(base["data"]).exists():
         raise ValueError(f"the dataset of the run being resumed, {base['data']}, is not there (moved, or the "
                          f"run was copied from another machine): give its place with --data")

@@ -159,6 +159,15 @@ def test_continuing_a_finished_run_trains_it_to_the_new_kimg(tmp_path, monkeypat
     s.attach(str(tmp_path))
     assert s.continue_run(kimg=3.0).endswith("network-snapshot-000004.pt")
     assert started[-1] == continue_command(tmp_path)
+    # the options box goes along (a lower learning rate late in a run); where and how far are fixed
+    assert s.continue_run(kimg=3.0, extra_text="--glr 0.001 --desc 'two words'").endswith(
+        "network-snapshot-000004.pt with --glr 0.001 --desc 'two words'")
+    assert started[-1] == continue_command(tmp_path) + ["--glr", "0.001", "--desc", "two words"]
+    for bad, why in (("--kimg 9", "use the kimg field"), ("--run-dir elsewhere", "--run-dir cannot be given"),
+                     ("--resume=x", "--resume cannot be given"), ("glr 1", "must start with an option name")):
+        with pytest.raises(ValueError, match=why):
+            s.continue_run(extra_text=bad)
+    assert len(started) == 3
 
 
 def test_a_folder_being_set_up_for_a_run_is_taken(tmp_path):

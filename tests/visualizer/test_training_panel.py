@@ -74,13 +74,20 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(tiny_sg2))
     ui_click("train.open_best")
     app.wait_for_result(lambda r: r.model is not None and r.model.path == str(snap), timeout=60)
-    # Resume on a stopped run continues it from that snapshot, as a new process
+    # Resume on a stopped run continues it from that snapshot, as a new process, with the options
+    # box's changes (a lower G learning rate here)
     stopped_at = app.training.watcher.status["kimg"]
+    ui_set("train.extra", "--glr 0.001")
     ui_click("train.resume")
+    ui_set("train.extra", "")
     assert "continuing run from network-snapshot-" in app.last_status, app.last_status
+    assert app.last_status.endswith("with --glr 0.001"), app.last_status
     run_frames_until(app, lambda: panel.state == "running" and app.training.watcher.status["kimg"] > stopped_at,
                      240, "the continued run to train")
-    assert f"starting at kimg {stopped_at:.3f}" in (run_dir / "log.txt").read_text()   # where it stopped
+    log = (run_dir / "log.txt").read_text()
+    assert f"starting at kimg {stopped_at:.3f}" in log                                  # where it stopped
+    assert "options changed on resume: glr 0.0025 → 0.001" in log, log[-600:]
+    assert json.loads((run_dir / "training_options.json").read_text())["glr"] == 0.001
     ui_click("train.stop")
     run_frames_until(app, lambda: panel.state == "stopped", 240, "the continued run to stop")
     app.open_model(str(tiny_sg2))
@@ -177,4 +184,4 @@ def test_the_options_box_checks_and_a_failing_trainer_says_why(app, tmp_path):
     ui_set("train.extra", "")
     run_frames_until(app, lambda: app.last_error and "exited with code 2" in app.last_error, 120,
                      "the trainer to refuse the option")
-    assert "--gamma: invalid float value: 'lots'" in app.last_error, app.last_error
+    assert "--gamma: invalid finite number value: 'lots'" in app.last_error, app.last_error

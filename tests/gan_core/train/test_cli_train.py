@@ -110,3 +110,19 @@ def test_resume_names_a_dataset_that_moved(tiny_zip, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"the dataset of the run being resumed, {data}, is not there" in err and "--data" in err
     assert main(["train", "--resume", str(run), "--data", str(moved), "--kimg", "0.008", "--no-progress"]) == 0
+
+
+def test_resume_refuses_changes_to_what_the_networks_were_built_with(tmp_path, capsys):
+    # the networks come from the snapshot: a new --cbase would be written to the options and the
+    # log as if it applied, while nothing changed
+    (tmp_path / "training_options.json").write_text(json.dumps(
+        {"cfg": "stylegan3-t", "cbase": 2048, "z_dim": 64, "data": str(tmp_path / "gone.zip")}))
+    for args, flag in ((["--cbase", "4096"], "--cbase"), (["--zdim", "32"], "--zdim"),
+                       (["--cfg", "stylegan2"], "--cfg")):
+        assert main(["train", "--resume", str(tmp_path), "--data", "x.zip", *args, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} cannot change on resume" in err and "start a new run" in err, err
+    # the same value is no change: on to the next check (the dataset)
+    assert main(["train", "--resume", str(tmp_path), "--cbase", "2048", "--data", "x.zip", "--no-progress"]) == 2
+    assert "--data x.zip: no such file" in capsys.readouterr().err
+
