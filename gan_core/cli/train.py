@@ -26,8 +26,7 @@ _NOT_OPTIONS = {"command"}
 _BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32", "d_warmup", "metrics",
-                  "metrics_num")
+_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "pl_weight", "blur_sigma", "fp32", "d_warmup")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),

@@ -55,6 +55,7 @@ from gan_core.data.dataset import ImageDataset
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
+from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
                                     TrainOptions, resolve)
@@ -107,7 +108,8 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     _check(o.preview_interval > 0, f"--preview-interval must be positive, got {o.preview_interval}")
     _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
     _check(o.workers is None or o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
-    _check(o.metrics == "none", f"--metrics is measured in stylegan2/stylegan3 runs; --cfg {cfg} does not")
+    _check(o.metrics in ("none", "swd"), f"--metrics must be none or swd, got {o.metrics!r}")
+    _check(o.metrics_num >= 16, f"--metrics-num must be at least 16, got {o.metrics_num}")
     for name, flag in FAMILY_ONLY.items():
         if cfg not in FAMILY_ONLY_CFG[name].split("/"):
             _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")
@@ -304,6 +306,7 @@ class FamilyRunTrainer(TickStats):
             self.grid_z = zs_from_seeds(list(range(n)), self.z_dim).to(self.device)
             self.grid_c = _grid_labels(self.dataset, n, cols).to(self.device) if self.use_labels else None
             self._grid_cache: tuple[int, np.ndarray] | None = None
+            self.quality = SnapshotQuality(o, self.dataset, self.device)
         except BaseException as e:
             self.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
             self.dataset.close()
@@ -352,9 +355,9 @@ class FamilyRunTrainer(TickStats):
                  "world_size": 1}
         path = save_snapshot(self.run.file(name), G, D, G_ema, state)
         self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
-        self.run.prune_snapshots(self.o.keep_snapshots)
         self.run.latest_snapshot_path = path
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
+        self.quality.after_snapshot(self.run, name, G_ema, self.cur_nimg)
         return path
 
     def ranks_in_sync(self) -> bool:

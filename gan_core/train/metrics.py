@@ -1,4 +1,4 @@
-"""Quality measured at each snapshot of a StyleGAN2/3 run (``--metrics swd``).
+"""Quality measured at each snapshot of a training run (``--metrics swd``; every family).
 
 The official trainer computes FID at every snapshot; FID needs Inception weights, which nothing
 here downloads, so the built-in metric is the sliced Wasserstein distance
@@ -6,6 +6,7 @@ here downloads, so the built-in metric is the sliced Wasserstein distance
 against the dataset's first N images. Rank 0 measures; one line per snapshot goes to
 ``metrics.jsonl`` (``kimg``, ``snapshot``, ``swd_<res>`` per pyramid level, ``swd_mean``,
 ``num``, ``seconds``, ``timestamp``) and to log.txt, so the app and ``ganscope status`` show it.
+Pruning then spares the best measured snapshot (``SnapshotQuality``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import time
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+
+from gan_core.train.rundir import RunDirectory, best_measured
 
 METRICS = ("none", "swd")
 
@@ -48,13 +52,37 @@ class SnapshotMetrics:
         if self._reference is None:
             self._reference = self._reals()
         fakes = PatchSet(seed=1)
+        res = self.dataset.resolution
         with torch.no_grad():
             for imgs in iter_generator_images(G_ema, self.num, self.batch, seed=0, device=self.device):
+                if imgs.shape[-1] != res:   # a progressive run's lower stage, compared at the data's size
+                    imgs = F.interpolate(imgs, size=(res, res), mode="nearest")
                 fakes.add(_rgb(imgs))
         values = swd(self._reference, fakes)
         row: dict[str, Any] = {f"swd_{k}": round(v, 4) for k, v in values.items()}
         row.update(num=self.num, seconds=round(time.time() - t0, 2))
         return row
+
+
+class SnapshotQuality:
+    """What every trainer does after writing a snapshot (rank 0): with ``--metrics``, measure G_ema
+    into metrics.jsonl and the log, then keep the newest ``--keep-snapshots`` snapshots plus the
+    best measured one still on disk (measured first, so that a new best is spared at once)."""
+
+    def __init__(self, o: Any, dataset, device: torch.device) -> None:
+        self.o, self.dataset, self.device = o, dataset, device
+        self._meter: SnapshotMetrics | None = None   # made at the first snapshot that measures
+
+    def after_snapshot(self, run: RunDirectory, name: str, G_ema: torch.nn.Module, cur_nimg: int) -> None:
+        best = None
+        if self.o.metrics not in (None, "none"):
+            if self._meter is None:
+                self._meter = SnapshotMetrics(self.o.metrics, self.o.metrics_num, self.dataset, self.device)
+            row = self._meter.measure(G_ema)
+            run.append_metrics({"kimg": round(cur_nimg / 1000, 6), "snapshot": name, **row, "timestamp": time.time()})
+            run.log(describe(row), echo=False)
+            best = best_measured(run.path)
+        run.prune_snapshots(self.o.keep_snapshots, protect=run.file(best["snapshot"]) if best else None)
 
 
 def describe(row: dict[str, Any]) -> str:

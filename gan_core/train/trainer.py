@@ -30,7 +30,8 @@ from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
                                     run_description)
 from gan_core.train.run_state import live_trainer
-from gan_core.train.rundir import RunDirectory, best_measured, image_grid, next_run_dir, snapshot_name
+from gan_core.train.metrics import SnapshotQuality
+from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 from gan_core.train.snapshot import load_optimizer_state, resolve_resume, rng_state, save_snapshot, set_rng_state
 
@@ -252,7 +253,7 @@ class Trainer(TickStats):
         self.stats: dict[str, list[float]] = {}
         self._grid_cache: tuple[int, np.ndarray] | None = None
         self.last_snapshot_nimg: int | None = None
-        self._metrics = None    # train.metrics.SnapshotMetrics, made at the first snapshot that measures
+        self.quality = SnapshotQuality(o, ds, dev)    # --metrics and the pruning after each snapshot
 
     def _grid_labels(self, n: int, cols: int) -> torch.Tensor:
         ds = self.dataset
@@ -398,23 +399,8 @@ class Trainer(TickStats):
         self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
         self.run.latest_snapshot_path = path
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
-        best = None
-        if self.o.metrics != "none":
-            self._measure(name)  # before pruning, so that a new best is spared at once
-            best = best_measured(self.run.path)
-        self.run.prune_snapshots(self.o.keep_snapshots, protect=self.run.file(best["snapshot"]) if best else None)
+        self.quality.after_snapshot(self.run, name, self.G_ema, self.cur_nimg)
         return path
-
-    def _measure(self, snapshot: str) -> None:
-        """Quality of G_ema at this snapshot into metrics.jsonl and the log (rank 0)."""
-        from gan_core.train import metrics
-
-        if self._metrics is None:
-            self._metrics = metrics.SnapshotMetrics(self.o.metrics, self.o.metrics_num, self.dataset, self.device)
-        row = self._metrics.measure(self.G_ema)
-        self.run.append_metrics({"kimg": round(self.cur_nimg / 1000, 6), "snapshot": snapshot, **row,
-                                 "timestamp": time.time()})
-        self.run.log(metrics.describe(row), echo=False)
 
     def ranks_in_sync(self) -> bool:
         """Whether every process holds the same G, D and G_ema (a checksum compared over processes)."""

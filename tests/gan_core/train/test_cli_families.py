@@ -228,3 +228,27 @@ def test_sigterm_stops_biggan_cleanly(data, tmp_path):
     st = read_status(run)
     assert st["state"] == "stopped" and st["pid"] == proc.pid and (run / st["latest_snapshot"]).is_file()
     assert "stopped (SIGTERM)" in (run / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("cfg", ["stylegan1", "biggan"])
+def test_families_measure_swd_and_keep_the_best_snapshot(cfg, data, tmp_path, monkeypatch, capsys):
+    import gan_core.train.families as families_mod
+    # snapshots named by image count, so that this tiny run makes several distinct ones
+    monkeypatch.setattr(families_mod, "snapshot_name", lambda nimg: f"network-snapshot-{nimg:06d}.pt")
+    run = tmp_path / cfg
+    extra = ["--phase-kimg", "0.012"] if cfg == "stylegan1" else ["--workers", "0"]
+    assert main(["train", "--cfg", cfg, "--data", str(data / "lab16.zip"), "--run-dir", str(run), "--batch", "4",
+                 "--kimg", "0.032", "--tick", "0.008", "--snap", "1", "--metrics", "swd", "--metrics-num", "16",
+                 "--keep-snapshots", "1"] + extra + NET) == 0
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    kimgs = [r["kimg"] for r in rows]
+    assert len(rows) >= 4 and kimgs == sorted(set(kimgs)) and kimgs[-1] == 0.032
+    for r in rows:    # 16² data: one pyramid level, lower StyleGAN1 stages compared at 16²
+        assert r["num"] == 16 and r["swd_16"] > 0 and r["swd_mean"] == r["swd_16"]
+    best = min(reversed(rows), key=lambda r: r["swd_mean"])["snapshot"]
+    on_disk = sorted(p.name for p in run.glob("network-snapshot-*.pt"))
+    assert on_disk == sorted({best, rows[-1]["snapshot"]})
+    assert (run / "log.txt").read_text().count("metric swd (16 images): mean ") == len(rows)
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    assert f"best so far: {best} (kimg " in capsys.readouterr().out
