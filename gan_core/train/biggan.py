@@ -11,6 +11,10 @@
 * G EMA with a start step: until ``ema_start`` generator steps ``G_ema`` is a copy of ``G``, then
   ``G_ema ← d·G_ema + (1 - d)·G`` (``ema_decay`` d) for parameters, buffers copied (stored
   batch-norm statistics and spectral-norm vectors follow G).
+* Optional differentiable augmentation of every image D sees (real, fake, and G's images in
+  G's step), as in StyleGAN2-ADA: ``augment_pipe`` (``gan_core.train.augment.AugmentPipe``) with
+  a fixed p, or its ``AdaController`` adjusting p from the sign of D's real logits after each D
+  step. Off by default (the paper trains without it).
 * Class-conditional data: a labelled dataset (``gan_core.data``, labels from the dataset tool,
   one-hot ``[N, c_dim]``); fake images use classes drawn uniformly.
 
@@ -71,9 +75,11 @@ class BigGANTrainer:
 
     def __init__(self, G: nn.Module, D: nn.Module, dataset: Any, opts: BigGANTrainOptions | None = None,
                  device: str | torch.device = "cpu",
-                 reals: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+                 reals: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 augment_pipe: nn.Module | None = None, ada: Any = None) -> None:
         """``reals``: optional stream of real ``(images in [-1, 1], one-hot labels)`` batches on
-        ``device`` (default: a shuffling loader driven by the trainer's generator)."""
+        ``device`` (default: a shuffling loader driven by the trainer's generator).
+        ``augment_pipe``: augments every image D sees; ``ada``: an ``AdaController`` of that pipe."""
         self.opts = opts = opts or BigGANTrainOptions()
         if opts.num_D_steps < 1 or opts.batch < 1:
             raise ValueError("num_D_steps and batch must be >= 1")
@@ -90,6 +96,8 @@ class BigGANTrainer:
         self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         self.opt_G = torch.optim.Adam(G.parameters(), lr=opts.lr_G, betas=opts.betas, eps=opts.adam_eps)
         self.opt_D = torch.optim.Adam(D.parameters(), lr=opts.lr_D, betas=opts.betas, eps=opts.adam_eps)
+        self.augment_pipe = augment_pipe.to(self.device) if augment_pipe is not None else None
+        self.ada = ada
         self.gen = torch.Generator().manual_seed(opts.seed)
         self.dataset = dataset
         self._reals = reals if reals is not None else self._real_batches()
@@ -107,15 +115,29 @@ class BigGANTrainer:
                 yield (img.to(self.device, torch.float32) / 127.5 - 1), c.to(self.device, torch.float32)
 
     def state_dict(self) -> dict[str, Any]:
-        """Optimizer states, the latent generator's state and the counters (networks not included)."""
+        """Optimizer states, the latent generator's state, the augmentation's p (and ADA's
+        accumulators) and the counters (networks not included)."""
+        augment = None
+        if self.ada is not None:
+            augment = self.ada.state_dict()
+        elif self.augment_pipe is not None:
+            augment = {"p": self.augment_pipe.p_value()}
         return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "gen": self.gen.get_state(),
-                "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg}
+                "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg, "augment": augment}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_optimizer_state(self.opt_G, state["opt_G"])
         load_optimizer_state(self.opt_D, state["opt_D"])
         self.gen.set_state(state["gen"].to(torch.uint8))
         self.g_steps, self.d_steps, self.nimg = int(state["g_steps"]), int(state["d_steps"]), int(state["nimg"])
+        augment = state.get("augment") or {}
+        if self.ada is not None and "sign_sum" in augment:
+            self.ada.load_state_dict(augment)
+        elif self.ada is not None and "p" in augment:   # a fixed-p run continued with ADA starts from its p
+            self.augment_pipe.set_p(float(augment["p"]))
+
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        return self.augment_pipe(images) if self.augment_pipe is not None else images
 
     def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = [n, self.G.z_dim]
@@ -136,7 +158,10 @@ class BigGANTrainer:
             z, c_fake = self._latents(real.shape[0])
             with torch.no_grad():
                 fake = G(z, c_fake)
-            loss_real, loss_fake = hinge_d_loss(D(real, c_real), D(fake, c_fake))
+            real_logits = D(self._augment(real), c_real)
+            if self.ada is not None:
+                self.ada.accumulate(real_logits)
+            loss_real, loss_fake = hinge_d_loss(real_logits, D(self._augment(fake), c_fake))
             loss = loss_real + loss_fake
             if o.D_ortho > 0:
                 ortho_d = orthogonal_regularization(ortho_weights(D), o.D_ortho)
@@ -147,10 +172,12 @@ class BigGANTrainer:
             self.opt_D.step()
             self.d_steps += 1
             self.nimg += real.shape[0]
+            if self.ada is not None:      # p follows D's view of the reals, one update per interval of D steps
+                self.ada.update(self.d_steps, real.shape[0])
             stats["loss_D_real"], stats["loss_D_fake"] = loss_real.item(), loss_fake.item()
         D.requires_grad_(False)
         z, c = self._latents(o.batch)
-        loss_G = hinge_g_loss(D(G(z, c), c))
+        loss_G = hinge_g_loss(D(self._augment(G(z, c)), c))
         loss = loss_G
         if o.G_ortho > 0:
             ortho_g = orthogonal_regularization(ortho_weights(G), o.G_ortho)

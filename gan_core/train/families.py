@@ -57,7 +57,7 @@ from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.protocol import TickStats
-from gan_core.train.options import (FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
+from gan_core.train.options import (AUG_MODES, FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
                                     TrainOptions, resolve)
 from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
@@ -66,8 +66,9 @@ from gan_core.train.trainer import Trainer, choose_run_dir, pick_device
 SG1_KIND = "stylegan1-progressive"
 BIGGAN_KIND = "biggan-run"
 # Options that only StyleGAN2/3 use: null in a resolved stylegan1 / biggan options dict.
-_STYLEGAN_ONLY = ("batch_gpu", "aug", "p", "target", "ada_kimg", "ada_interval", "ema_rampup", "d_warmup", "pl_weight",
-                  "r1_interval", "pl_interval", "blur_sigma", "blur_fade_kimg", "fp32")
+_STYLEGAN_ONLY = ("batch_gpu", "ema_rampup", "d_warmup", "pl_weight", "r1_interval", "pl_interval", "blur_sigma",
+                  "blur_fade_kimg", "fp32")
+_AUGMENT = ("aug", "p", "target", "ada_kimg", "ada_interval")   # BigGAN's D can take them; StyleGAN1's not
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -113,7 +114,7 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     for name, flag in FAMILY_ONLY.items():
         if cfg not in FAMILY_ONLY_CFG[name].split("/"):
             _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")
-    for name in _STYLEGAN_ONLY:
+    for name in _STYLEGAN_ONLY + (_AUGMENT if cfg == "stylegan1" else ()):
         setattr(o, name, None)
     if cfg == "stylegan1":
         _resolve_stylegan1(o, resolution)
@@ -195,6 +196,9 @@ def _resolve_biggan(o: TrainOptions, resolution: int) -> None:
     _check(o.ortho >= 0, f"--ortho must be >= 0, got {o.ortho}")
     o.ema_start = 20000 if o.ema_start is None else int(o.ema_start)
     _check(o.ema_start >= 0, f"--ema-start must be >= 0, got {o.ema_start}")
+    o.aug = "noaug" if o.aug is None else o.aug      # the paper trains without augmentation
+    _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
+    _check(0 <= o.p <= 1, f"--p must be in [0, 1], got {o.p}")
     ch = 96 if cfg == "biggan" else 128
     from gan_core.models.biggan import G_ARCH
     from gan_core.models.biggan_deep import DEEP_D_ARCH
@@ -485,7 +489,15 @@ class BigGANRunTrainer(FamilyRunTrainer):
                 yield img.to(dev, torch.float32) / 127.5 - 1, c.to(dev, torch.float32)
 
         self._reals = reals()    # kept, so that close() ends the loader iterator inside it
-        self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals)
+        pipe = ada = None
+        if o.aug != "noaug":
+            from gan_core.train.augment import AdaController, AugmentPipe
+            pipe = AugmentPipe()
+            if o.aug == "fixed":
+                pipe.set_p(o.p)
+            else:
+                ada = AdaController(pipe, target=o.target, interval=o.ada_interval, ada_kimg=o.ada_kimg)
+        self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals, augment_pipe=pipe, ada=ada)
         close_before_exit(self)
         if ck is not None:
             self.b.G_ema.load_state_dict(ck.G_ema.state_dict())
@@ -510,8 +522,11 @@ class BigGANRunTrainer(FamilyRunTrainer):
 
     def tick_stats(self) -> dict[str, Any]:
         s = self.take_stats()
+        pipe, ada = self.b.augment_pipe, self.b.ada
         return {"loss_G": s.get("loss_G"), "loss_D": s.get("loss_D"), "loss_r1": None, "loss_pl": None,
-                "augment_p": None, "loss_D_real": s.get("loss_D_real"), "loss_D_gen": s.get("loss_D_gen"),
+                "augment_p": pipe.p_value() if pipe is not None else None,
+                "ada_rt": ada.last_rt if ada is not None else None, "loss_D_real": s.get("loss_D_real"),
+                "loss_D_gen": s.get("loss_D_gen"),
                 "loss_ortho_G": s.get("loss_ortho_G"), "d_steps": self.b.d_steps,
                 "ema_active": self.b.g_steps > self.o.ema_start}
 
@@ -520,7 +535,8 @@ class BigGANRunTrainer(FamilyRunTrainer):
         n_g = sum(p.numel() for p in self.b.G.parameters())
         return (f"training {o.cfg} on {self.dataset.path} ({self.dataset.num_images} images, "
                 f"{self.dataset.resolution}², {self.dataset.label_dim} classes) for {o.kimg:g} kimg, batch {o.batch}, "
-                f"{o.d_steps} D step(s) per G step, G {n_g / 1e6:.2f}M parameters, device {self.device}; "
+                f"{o.d_steps} D step(s) per G step, augment {o.aug}"
+                f"{f' p {o.p:g}' if o.aug == 'fixed' else ''}, G {n_g / 1e6:.2f}M parameters, device {self.device}; "
                 f"starting at kimg {self.cur_nimg / 1000:.3f}")
 
     def _render(self) -> torch.Tensor:

@@ -49,7 +49,7 @@ class TrainOptions:
     snap: int = 50                       # ticks between snapshots (0: only at the end)
     resume: str | None = None
     mirror: bool = False
-    aug: str = "ada"
+    aug: str | None = None               # 'ada', 'noaug' or 'fixed'; None: ada (StyleGAN2/3), noaug (BigGAN)
     p: float = 0.2                       # augment probability for --aug fixed
     target: float = 0.6                  # ADA target r_t
     ada_kimg: float = 500
@@ -147,6 +147,7 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
         o.z_dim = 512
     if o.w_dim is None:
         o.w_dim = 512
+    o.aug = "ada" if o.aug is None else o.aug
     _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
     _check(o.kimg > 0, f"--kimg must be positive, got {o.kimg}")
     _check(o.gpus >= 1, f"--gpus must be at least 1, got {o.gpus}")

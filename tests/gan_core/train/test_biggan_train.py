@@ -98,3 +98,38 @@ def test_unlabelled_dataset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="labelled dataset"):
         BigGANTrainer(G, D, ds)
     ds.close()
+
+
+def test_augmentation_reaches_every_image_d_sees_and_ada_moves_p(labelled):
+    from gan_core.train.augment import AdaController, AugmentPipe
+    G, D = _nets()
+    seen = []
+    forward = D.forward
+    D.forward = lambda x, c: seen.append(x.detach().clone()) or forward(x, c)
+    reals = iter([(torch.full([4, 3, 16, 16], 0.25), torch.eye(3)[[0, 1, 2, 0]])] * 8)
+    pipe = AugmentPipe()
+    pipe.set_p(1.0)
+    tr = BigGANTrainer(G, D, labelled, BigGANTrainOptions(batch=4, num_D_steps=1, G_ortho=0.0), reals=reals,
+                       augment_pipe=pipe)
+    w0 = G.linear.weight.detach().clone()
+    tr.step()
+    assert len(seen) == 3                  # D step: real, fake; G step: fake
+    assert not torch.allclose(seen[0], torch.full_like(seen[0], 0.25))   # the flat reals were augmented
+    # G's loss reaches G through the augmentation (it is differentiable): a zero gradient would
+    # leave G where it was (Adam's first step moves each weight with a non-zero gradient by ~lr)
+    assert (G.linear.weight.detach() - w0).abs().max() > 1e-5
+    assert tr.state_dict()["augment"] == {"p": 1.0}
+    # ADA: D's real logits steer p; it is in the state that resume restores
+    G, D = _nets()
+    pipe = AugmentPipe()
+    ada = AdaController(pipe, target=-1.0, interval=2, ada_kimg=0.01)    # any r_t is above the target
+    tr = BigGANTrainer(G, D, labelled, BigGANTrainOptions(batch=4, num_D_steps=2), augment_pipe=pipe, ada=ada)
+    tr.step()
+    assert pipe.p_value() == pytest.approx(4 * 2 / 10)                 # one update after 2 D steps of 4 images
+    state = tr.state_dict()
+    G2, D2 = _nets()
+    pipe2 = AugmentPipe()
+    tr2 = BigGANTrainer(G2, D2, labelled, BigGANTrainOptions(batch=4, num_D_steps=2), augment_pipe=pipe2,
+                        ada=AdaController(pipe2, target=-1.0, interval=2, ada_kimg=0.01))
+    tr2.load_state_dict(state)
+    assert pipe2.p_value() == pipe.p_value() and tr2.ada.last_rt == ada.last_rt

@@ -38,7 +38,8 @@ def _rows(run):
 
 def _check_contract(run, cfg, state="finished"):
     opts = json.loads((run / "training_options.json").read_text())
-    assert opts["cfg"] == cfg and opts["aug"] is None and opts["dataset"]["resolution"] == 16
+    assert opts["cfg"] == cfg and opts["dataset"]["resolution"] == 16
+    assert opts["aug"] == (None if cfg == "stylegan1" else "noaug")     # BigGAN: off unless asked for
     rows = _rows(run)
     assert rows and all(list(r)[:len(STATS_KEYS)] == list(STATS_KEYS) for r in rows)
     for r in rows:  # values that do not apply to these families are null, the losses finite
@@ -131,7 +132,8 @@ def test_biggan_deep_one_step(data, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--cfg", "biggan", "--data", "{plain}"], "needs a labelled dataset"),
-    (["--cfg", "biggan", "--data", "{lab}", "--aug", "noaug"], "--aug does not apply to --cfg biggan"),
+    (["--cfg", "stylegan1", "--data", "{lab}", "--aug", "ada"], "--aug does not apply to --cfg stylegan1"),
+    (["--cfg", "biggan", "--data", "{lab}", "--aug", "fixed", "--p", "2"], "--p must be in [0, 1]"),
     (["--cfg", "biggan", "--data", "{lab}", "--loss", "r1"], "--loss is a stylegan1 option"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--d-steps", "3"], "--d-steps is a biggan/biggan-deep option"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--cond", "true"], "stylegan1 is unconditional"),
@@ -146,9 +148,10 @@ def test_family_errors_one_line_exit_2(data, tmp_path, capsys, args, message):
     assert not (tmp_path / "r" / "stats.jsonl").exists()
 
 
-def test_biggan_resume_continues_exactly(data, tmp_path):
+@pytest.mark.parametrize("aug", [[], ["--aug", "ada", "--target", "0"]], ids=["noaug", "ada"])
+def test_biggan_resume_continues_exactly(aug, data, tmp_path):
     args = ["--cfg", "biggan", "--data", str(data / "lab16.zip"), "--batch", "4", "--ema-start", "3",
-            "--workers", "0", "--mirror", "true"] + NET
+            "--workers", "0", "--mirror", "true"] + aug + NET
     full, part = tmp_path / "full", tmp_path / "part"
     assert main(["train", "--run-dir", str(full), "--kimg", "0.032"] + args) == 0
     assert main(["train", "--run-dir", str(part), "--kimg", "0.016"] + args) == 0
@@ -158,6 +161,10 @@ def test_biggan_resume_continues_exactly(data, tmp_path):
     # the EMA started averaging in the resumed part: G_ema is no longer a copy of G
     assert not torch.equal(cb.G_ema.state_dict()["linear.weight"], cb.G.state_dict()["linear.weight"])
     assert [r["step"] for r in _rows(part)][-1] == 4
+    if aug:   # ADA raised p (r_t above the target 0) in both parts, and the resumed run carried it on
+        p = cb.training_state["trainer"]["augment"]["p"]
+        assert p > 0 and p == ca.training_state["trainer"]["augment"]["p"]
+        assert _rows(part)[-1]["augment_p"] == p and _rows(part)[-1]["ada_rt"] is not None
 
 
 def test_control_stop_is_obeyed_by_stylegan1(data, tmp_path):
