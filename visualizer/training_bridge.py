@@ -22,7 +22,10 @@ from gan_core.train.run_state import (ENDED_STATES, RunHealth, describe_options,
                                       silent_after)
 from gan_core.train.rundir import COMMANDS, atomic_write_json, best_measured, read_json_dict
 
-CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
+CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep", "mobilestylegan")
+# The config that runs `ganscope distill` (MobileStyleGAN from a StyleGAN2 teacher): the panel's
+# dataset field names the teacher, the teacher sets the resolution and the student's widths.
+DISTILL = "mobilestylegan"
 # Options the panel sets from its own fields (refused in its free-form options box).
 PANEL_FLAGS = ("--data", "--run-dir", "--outdir", "--cfg", "--batch", "--kimg", "--resume", "--preview-interval",
                "--no-progress")
@@ -244,13 +247,20 @@ class RunRequest:
     def check(self) -> None:
         for arg in self.extra:
             flag = arg.split("=", 1)[0]
-            if flag in PANEL_FLAGS:
+            if flag in PANEL_FLAGS or flag == "--teacher":
                 raise ValueError(f"{flag} is set by the panel's own field, not in the options box")
         if self.cfg not in CONFIGS:
             raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {self.cfg!r}")
-        if not self.data:
+        if self.cfg == DISTILL:
+            from gan_core.models.demo import NAMED_DEMOS
+            if not self.data or self.data.startswith("procedural:"):
+                raise ValueError("distillation needs a StyleGAN2 teacher in the teacher field: a checkpoint file or "
+                                 "demo-sg2")
+            if self.data not in NAMED_DEMOS and not os.path.exists(self.data):
+                raise ValueError(f"teacher {self.data} does not exist")
+        elif not self.data:
             raise ValueError("give a dataset: a zip, an image folder, an LMDB, or procedural:COUNT")
-        if not self.data.startswith("procedural:") and not os.path.exists(self.data):
+        elif not self.data.startswith("procedural:") and not os.path.exists(self.data):
             raise ValueError(f"dataset {self.data} does not exist")
         if self.batch < 1 or self.kimg <= 0:
             raise ValueError("batch must be >= 1 and kimg > 0")
@@ -287,10 +297,14 @@ def launch_trainer(cmd: list[str], run_dir: Path) -> subprocess.Popen:
                                 start_new_session=True)
 
 
-def continue_command(run_dir: str | os.PathLike) -> list[str]:
-    """``ganscope train --resume RUN_DIR``: the run goes on in place from its newest snapshot
-    with its own options (training_options.json)."""
-    return [sys.executable, "-m", "gan_core", "train", "--resume", str(run_dir), "--no-progress"]
+def continue_command(run_dir: str | os.PathLike, cfg: str | None = None) -> list[str]:
+    """``ganscope train --resume RUN_DIR`` (``ganscope distill`` for a distillation run, by its
+    options' ``cfg``): the run goes on in place from its newest snapshot with its own options
+    (training_options.json)."""
+    from gan_core.train.distill import CFG_NAME as DISTILL_CFG
+
+    command = "distill" if cfg == DISTILL_CFG else "train"
+    return [sys.executable, "-m", "gan_core", command, "--resume", str(run_dir), "--no-progress"]
 
 
 def start_run(req: RunRequest) -> tuple[subprocess.Popen | None, threading.Thread | None, dict]:
@@ -304,9 +318,11 @@ def start_run(req: RunRequest) -> tuple[subprocess.Popen | None, threading.Threa
     holder: dict[str, Any] = {}
 
     def train_cmd(data: str) -> list[str]:
-        cmd = [sys.executable, "-m", "gan_core", "train", "--data", data, "--run-dir", str(run_dir),
-               "--cfg", req.cfg, "--batch", str(req.batch), "--kimg", str(req.kimg),
-               "--preview-interval", str(req.preview_interval), "--no-progress"]
+        common = ["--run-dir", str(run_dir), "--batch", str(req.batch), "--kimg", str(req.kimg),
+                  "--preview-interval", str(req.preview_interval), "--no-progress"]
+        if req.cfg == DISTILL:     # the student's size follows the teacher: no small-network flags
+            return [sys.executable, "-m", "gan_core", "distill", "--teacher", data] + common + list(req.extra)
+        cmd = [sys.executable, "-m", "gan_core", "train", "--data", data, "--cfg", req.cfg] + common
         if req.small_network:
             cmd += SMALL_NETWORK
         return cmd + list(req.extra)
@@ -314,7 +330,7 @@ def start_run(req: RunRequest) -> tuple[subprocess.Popen | None, threading.Threa
     def launch(data: str) -> subprocess.Popen:
         return launch_trainer(train_cmd(data), run_dir)
 
-    if not req.data.startswith("procedural:"):
+    if req.cfg == DISTILL or not req.data.startswith("procedural:"):
         proc = launch(req.data)
         holder["process"] = proc
         return proc, None, holder
@@ -422,7 +438,8 @@ class TrainingSession:
         snap = w.latest_snapshot()
         if snap is None:
             raise ValueError("the run has no snapshot to continue from; start a new run")
-        cmd = continue_command(w.run_dir) + (["--kimg", f"{kimg:g}"] if longer else []) + list(extra)
+        cmd = continue_command(w.run_dir, (w.options or {}).get("cfg")) + (["--kimg", f"{kimg:g}"] if longer else []) \
+            + list(extra)
         proc = launch_trainer(cmd, w.run_dir)
         w.process, w._exit_reported = proc, False
         self._holder = None

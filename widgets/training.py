@@ -16,7 +16,8 @@ import numpy as np
 
 from widgets.base import Panel
 
-CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep")
+CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep", "mobilestylegan")
+DISTILL = "mobilestylegan"    # distils a StyleGAN2 teacher: the dataset field names the teacher
 LOSSES = ("loss_G", "loss_D")
 PENALTIES = ("loss_r1", "loss_pl")    # on their own axis: R1 grows to ~10 while the losses stay ~1
 CURVES = LOSSES + PENALTIES
@@ -35,6 +36,7 @@ class TrainingPanel(Panel):
         self.state = ""
         self.health_text = ""     # why the run is not what its status says (gone, silent), or ""
         self._auto_dir = ""       # the run folder the panel suggested (a new one after each start)
+        self._typed: dict[str, str] = {}   # the data field's text per kind ("dataset", "teacher")
 
     @staticmethod
     def _new_run_dir() -> str:
@@ -46,9 +48,10 @@ class TrainingPanel(Panel):
             dpg.add_input_text(label="dataset", tag="train.data", default_value="procedural:2000", width=230,
                                hint="zip, folder, LMDB or procedural:COUNT")
             with dpg.group(horizontal=True):
-                dpg.add_combo(list(CONFIGS), tag="train.cfg", default_value="stylegan3-t", width=120)
+                dpg.add_combo(list(CONFIGS), tag="train.cfg", default_value="stylegan3-t", width=120,
+                              callback=lambda: self._config_changed())
                 dpg.add_combo(["16", "32", "64", "128", "256"], tag="train.res", default_value="32", width=60)
-                dpg.add_text("res (procedural)")
+                dpg.add_text("res (procedural)", tag="train.res_label")
             with dpg.group(horizontal=True):
                 dpg.add_input_int(label="batch", tag="train.batch", default_value=16, width=90, min_value=1,
                                   min_clamped=True)
@@ -101,6 +104,20 @@ class TrainingPanel(Panel):
                            callback=self.open_best_snapshot)
 
     # -- actions -------------------------------------------------------------------------------
+
+    def _config_changed(self) -> None:
+        """Distillation reads a teacher network instead of a dataset; its resolution and widths
+        follow the teacher, so those fields are hidden."""
+        distill = dpg.get_value("train.cfg") == DISTILL
+        field = "teacher" if distill else "dataset"
+        before = dpg.get_item_configuration("train.data")["label"]
+        if before != field:    # each kind keeps what was typed for it
+            self._typed[before] = dpg.get_value("train.data")
+            dpg.set_value("train.data", self._typed.get(field, "demo-sg2" if distill else "procedural:2000"))
+        dpg.configure_item("train.data", label=field,
+                           hint="StyleGAN2 .pt/.pkl or demo-sg2" if distill else "zip, folder, LMDB or procedural:COUNT")
+        for tag in ("train.res", "train.res_label", "train.small"):
+            dpg.configure_item(tag, show=not distill)
 
     def start(self) -> None:
         run_dir = dpg.get_value("train.run_dir").strip()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from pathlib import Path
 from typing import Iterator
@@ -65,3 +66,26 @@ def finite_float(text: str) -> float:
 
 
 finite_float.__name__ = "finite number"
+
+
+def saved_run_options(resume: str) -> dict:
+    """Options of the run being resumed (training_options.json beside the snapshot), or {}."""
+    p = Path(resume)
+    f = (p if p.is_dir() else p.parent) / "training_options.json"
+    if not f.is_file():
+        return {}
+    try:
+        d = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def check_resume_path(resume: str) -> None:
+    """Say what is wrong with --resume before anything else complains about a missing --data."""
+    p = Path(resume)
+    if not p.exists():
+        raise ValueError(f"--resume {resume}: no such run directory or snapshot file")
+    if p.is_dir() and not (p / "training_options.json").is_file() and not any(p.glob("network-snapshot-*")):
+        raise ValueError(f"--resume {resume}: not a training run directory (it has neither training_options.json "
+                         f"nor network-snapshot-*.pt files); give a run directory or a snapshot file")

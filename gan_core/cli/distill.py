@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import CliError, finite_float, resolve_device
+from gan_core.cli.common import CliError, check_resume_path, finite_float, resolve_device, saved_run_options
 
 
 def _ints(text: str) -> list[int]:
@@ -28,35 +28,87 @@ def add_parser(sub) -> None:
                     "loss. No dataset is needed: the teacher makes the targets. Writes OUTDIR/NNNNN-distill-… "
                     "(or --run-dir) with the same files as `ganscope train`, so the app can follow it.")
     a = p.add_argument
-    a("--teacher", required=True, help="the StyleGAN2 teacher checkpoint")
+    a("--teacher", default=None, help="the StyleGAN2 teacher checkpoint, or demo-sg2 (with --resume: the run's own)")
     a("--outdir", default="training-runs", help="parent folder of new run directories (default ./training-runs)")
     a("--run-dir", dest="run_dir", default=None, help="use exactly this run directory")
-    a("--kimg", type=finite_float, default=1000.0, help="train for this many thousand images (default 1000)")
-    a("--batch", type=int, default=8, help="batch size (default 8)")
-    a("--lr", type=finite_float, default=5e-4, help="student learning rate (default 0.0005)")
-    a("--dlr", type=finite_float, default=5e-4, help="discriminator learning rate (default 0.0005)")
+    a("--kimg", type=finite_float, default=None, help="train for this many thousand images (default 1000)")
+    a("--batch", type=int, default=None, help="batch size (default 8)")
+    a("--lr", type=finite_float, default=None, help="student learning rate (default 0.0005)")
+    a("--dlr", type=finite_float, default=None, help="discriminator learning rate (default 0.0005)")
     a("--channels", type=_ints, default=None, help="student block widths from 4² up, comma-separated "
       "(default: the teacher's width at each resolution up to R/2)")
-    a("--pixel-l1", type=finite_float, default=1.0, help="weight of the pixel L1 losses (default 1)")
-    a("--pixel-l2", type=finite_float, default=1.0, help="weight of the pixel L2 losses (default 1)")
-    a("--wavelet-l1", type=finite_float, default=1.0, help="weight of the wavelet-domain L1 losses (default 1)")
-    a("--wavelet-l2", type=finite_float, default=1.0, help="weight of the wavelet-domain L2 losses (default 1)")
-    a("--gan", type=finite_float, default=0.1, help="weight of the non-saturating GAN loss (default 0.1; 0: no D)")
-    a("--r1-gamma", type=finite_float, default=0.0, help="R1 weight of the discriminator (default 0: off)")
-    a("--perceptual", type=finite_float, default=1.0, help="weight of the perceptual loss (default 1)")
+    a("--pixel-l1", type=finite_float, default=None, help="weight of the pixel L1 losses (default 1)")
+    a("--pixel-l2", type=finite_float, default=None, help="weight of the pixel L2 losses (default 1)")
+    a("--wavelet-l1", type=finite_float, default=None, help="weight of the wavelet-domain L1 losses (default 1)")
+    a("--wavelet-l2", type=finite_float, default=None, help="weight of the wavelet-domain L2 losses (default 1)")
+    a("--gan", type=finite_float, default=None, help="weight of the non-saturating GAN loss (default 0.1; 0: no D)")
+    a("--r1-gamma", type=finite_float, default=None, help="R1 weight of the discriminator (default 0: off)")
+    a("--perceptual", type=finite_float, default=None, help="weight of the perceptual loss (default 1)")
     a("--perceptual-net", default=None, help="local VGG-style weights file (torchvision layout, e.g. "
       "vgg16-397923af.pth) for the perceptual loss; without it the perceptual loss is off")
     a("--d-cbase", type=int, default=None, help="discriminator channel base (default: the teacher's)")
     a("--d-cmax", type=int, default=None, help="discriminator max channels (default: the teacher's)")
-    a("--trunc", type=finite_float, default=1.0, help="teacher truncation psi for the targets (default 1)")
-    a("--tick", type=finite_float, default=1.0, help="kimg per progress tick (default 1)")
-    a("--tick-seconds", type=finite_float, default=60.0, help="end a tick after at most this many seconds (default 60)")
-    a("--snap", type=int, default=10, help="snapshot every N ticks (default 10; 0: only at the end)")
-    a("--preview-interval", type=finite_float, default=10.0, help="seconds between live previews (default 10)")
-    a("--resume", default=None, help="continue from a distillation snapshot (or its run directory)")
-    a("--seed", type=int, default=0, help="random seed (default 0)")
+    a("--trunc", type=finite_float, default=None, help="teacher truncation psi for the targets (default 1)")
+    a("--tick", type=finite_float, default=None, help="kimg per progress tick (default 1)")
+    a("--tick-seconds", type=finite_float, default=None, help="end a tick after at most this many seconds (default 60)")
+    a("--snap", type=int, default=None, help="snapshot every N ticks (default 10; 0: only at the end)")
+    a("--preview-interval", type=finite_float, default=None, help="seconds between live previews (default 10)")
+    a("--resume", default=None, help="continue from a distillation snapshot (or its run directory) with the "
+      "run's own options; options given here change them")
+    a("--seed", type=int, default=None, help="random seed (default 0)")
     a("--device", default="auto", help="auto, cpu or cuda (default auto)")
     a("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+
+
+# argparse dest -> DistillOptions field, where the names differ
+_FIELD = {"dlr": "lr_D", "trunc": "truncation_psi"}
+# Not options of the run (where it goes, what runs it, how it reports).
+_NOT_OPTIONS = {"command", "outdir", "run_dir", "resume", "device", "no_progress"}
+# What the student and D are built with: a resume takes them from the snapshot.
+_BUILT_IN = {"channels", "d_cbase", "d_cmax"}
+
+
+def distill_options(args) -> dict:
+    """DistillOptions fields: the defaults, then (resuming) the run's training_options.json, then
+    the options given on the command line. Raises ValueError for what cannot be."""
+    import dataclasses
+
+    from gan_core.models.demo import NAMED_DEMOS
+    from gan_core.train.distill import CFG_NAME, DistillOptions
+
+    fields = {f.name for f in dataclasses.fields(DistillOptions)}
+    base: dict = {}
+    saved: dict = {}
+    if args.resume:
+        check_resume_path(args.resume)
+        saved = saved_run_options(args.resume)
+        if saved and saved.get("cfg") != CFG_NAME:
+            raise ValueError(f"--resume {args.resume}: a {saved.get('cfg')} training run, not a distillation run "
+                             f"(continue it with `ganscope train --resume`)")
+        base = {k: v for k, v in saved.items() if k in fields and k not in ("run_dir", "resume", "device")}
+    for name, value in vars(args).items():
+        if name in _NOT_OPTIONS or value is None:
+            continue
+        field = _FIELD.get(name, name)
+        if field in _BUILT_IN and field in saved and value != saved[field]:
+            built = "its default" if saved[field] is None else repr(saved[field])
+            raise ValueError(f"--{name.replace('_', '-')} cannot change on resume (the run's networks were built "
+                             f"with {built} and come from its snapshot); start a new run for {value!r}")
+        base[field] = value
+    if not base.get("teacher"):
+        raise ValueError("--teacher is required (the StyleGAN2 checkpoint to distill, or demo-sg2)")
+    if base["teacher"] not in NAMED_DEMOS:      # else the built-in StyleGAN2, by name
+        if not Path(base["teacher"]).exists():
+            raise ValueError(f"--teacher {base['teacher']}: no such file"
+                             + (" (the run's teacher moved? give its place with --teacher)" if "teacher" in saved
+                                and args.teacher is None else ""))
+        base["teacher"] = os.path.abspath(base["teacher"])
+    if base.get("perceptual_net"):
+        base["perceptual_net"] = os.path.abspath(base["perceptual_net"])
+    for k in ("grid", "betas"):
+        if isinstance(base.get(k), list):
+            base[k] = tuple(base[k])
+    return base
 
 
 def run(args) -> int:
@@ -64,24 +116,18 @@ def run(args) -> int:
     from gan_core.train.distill import DistillOptions, distill
     from gan_core.train.rundir import next_run_dir
 
-    if not Path(args.teacher).exists():
-        raise CliError(f"--teacher {args.teacher}: no such file")
+    try:
+        fields = distill_options(args)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     device = resolve_device(args.device)
     run_dir = args.run_dir
     if run_dir is None and args.resume and Path(args.resume).is_dir():
         run_dir = args.resume
     if run_dir is None:
-        run_dir = str(next_run_dir(args.outdir, f"distill-{Path(args.teacher).stem}-b{args.batch}"))
+        run_dir = str(next_run_dir(args.outdir, f"distill-{Path(fields['teacher']).stem}-b{fields.get('batch', 8)}"))
     try:
-        opts = DistillOptions(
-            teacher=os.path.abspath(args.teacher), run_dir=str(run_dir), kimg=args.kimg, batch=args.batch,
-            lr=args.lr, lr_D=args.dlr, channels=args.channels, pixel_l1=args.pixel_l1, pixel_l2=args.pixel_l2,
-            wavelet_l1=args.wavelet_l1, wavelet_l2=args.wavelet_l2, gan=args.gan, r1_gamma=args.r1_gamma,
-            perceptual=args.perceptual,
-            perceptual_net=os.path.abspath(args.perceptual_net) if args.perceptual_net else None,
-            d_cbase=args.d_cbase, d_cmax=args.d_cmax, truncation_psi=args.trunc, tick=args.tick,
-            tick_seconds=args.tick_seconds, snap=args.snap, preview_interval=args.preview_interval,
-            seed=args.seed, device=str(device), resume=args.resume).check()
+        opts = DistillOptions(**fields, run_dir=str(run_dir), device=str(device), resume=args.resume).check()
         state = distill(opts, progress=not args.no_progress)
     except (CheckpointError, ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from None

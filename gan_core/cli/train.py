@@ -7,13 +7,12 @@ its saved options; options given on the command line override them (e.g. a large
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import CliError, finite_float
+from gan_core.cli.common import CliError, check_resume_path, finite_float, saved_run_options
 
 # CLI flag -> TrainOptions field, for the flags whose names differ
 _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview_interval": "preview_interval",
@@ -116,37 +115,14 @@ def _bool(text: str) -> bool:
 _bool.__name__ = "boolean (true/false)"
 
 
-def _saved_options(resume: str) -> dict:
-    """Options of the run being resumed (training_options.json beside the snapshot), or {}."""
-    p = Path(resume)
-    f = (p if p.is_dir() else p.parent) / "training_options.json"
-    if not f.is_file():
-        return {}
-    try:
-        d = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return d if isinstance(d, dict) else {}
-
-
-def _check_resume_path(resume: str) -> None:
-    """Say what is wrong with --resume before anything else complains about a missing --data."""
-    p = Path(resume)
-    if not p.exists():
-        raise ValueError(f"--resume {resume}: no such run directory or snapshot file")
-    if p.is_dir() and not (p / "training_options.json").is_file() and not any(p.glob("network-snapshot-*")):
-        raise ValueError(f"--resume {resume}: not a training run directory (it has neither training_options.json "
-                         f"nor network-snapshot-*.pt files); give a run directory or a snapshot file")
-
-
 def options_from_args(args):
     from gan_core.train.options import TrainOptions
 
     base = TrainOptions().to_dict()
     saved = {}
     if args.resume:
-        _check_resume_path(args.resume)
-        saved = _saved_options(args.resume)
+        check_resume_path(args.resume)
+        saved = saved_run_options(args.resume)
         for k in base:
             if k in saved and k not in ("resume", "run_dir", "outdir"):
                 base[k] = saved[k]

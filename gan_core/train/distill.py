@@ -40,6 +40,7 @@ from torch import nn
 from gan_core.models.haar import image_to_wavelets, wavelets_to_image
 from gan_core.progress import advance_to, kimg_bar
 from gan_core.train.rundir import RunDirectory, cpu_mem_gb, image_grid, snapshot_name
+from gan_core.train.snapshot import load_optimizer_state
 
 CFG_NAME = "mobilestylegan-distill"
 
@@ -296,10 +297,11 @@ class Distiller:
             raise ValueError(f"--resume {path}: not a snapshot of a MobileStyleGAN distillation run")
         self.G.load_state_dict(ck.G.state_dict())
         self.D.load_state_dict(ck.D.state_dict())
-        self.opt_G.load_state_dict(ts["G_opt"])
-        self.opt_D.load_state_dict(ts["D_opt"])
+        load_optimizer_state(self.opt_G, ts["G_opt"])   # moments from the run, lr from the options
+        load_optimizer_state(self.opt_D, ts["D_opt"])
         self.cur_nimg, self.step_idx = int(ts["cur_nimg"]), int(ts["step"])
         self._gen.set_state(ts["gen"].to(torch.uint8))
+        self.resumed_options = ts.get("options")   # to log what this resume changed
 
 
 def _plain_options(o: DistillOptions) -> dict[str, Any]:
@@ -330,6 +332,13 @@ def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | No
         raise
 
 
+def _changed_note(d: Distiller) -> str:
+    from gan_core.train.trainer import changed_options
+
+    changed = changed_options(getattr(d, "resumed_options", None), _plain_options(d.o))
+    return "; options changed on resume: " + ", ".join(changed) if changed else ""
+
+
 def _loop(d: Distiller, run: RunDirectory, progress: bool, stop_on_signals) -> str:
     o = d.o
     total = int(round(o.kimg * 1000))
@@ -340,7 +349,8 @@ def _loop(d: Distiller, run: RunDirectory, progress: bool, stop_on_signals) -> s
             f"synthesis parameters) into MobileStyleGAN channels {d.G.config()['channels']} "
             f"({sum(p.numel() for p in d.G.synthesis.parameters())} parameters) for {o.kimg:g} kimg, batch {o.batch}; "
             f"perceptual loss {'on' if d.perceptual is not None else 'off'}; shared noise "
-            f"{'yes' if d.share_noise else 'no (teacher noise layers do not match)'}", echo=not progress)
+            f"{'yes' if d.share_noise else 'no (teacher noise layers do not match)'}"
+            + (f"; starting at kimg {d.cur_nimg / 1000:.3f}" if d.cur_nimg else "") + _changed_note(d), echo=not progress)
 
     def preview(state: str, img_per_s=None, eta=None) -> None:
         run.write_png("live_preview.png", d.render_grid())

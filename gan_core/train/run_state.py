@@ -152,6 +152,8 @@ def describe_options(options: dict[str, Any] | None) -> str:
                  f"{ds['resolution']}²" if isinstance(ds.get("resolution"), int) else ""]
         facts = ", ".join(f for f in facts if f)
         parts.append(f"on {where}" + (f" ({facts})" if facts else ""))
+    elif options.get("teacher"):     # a distillation run: what it learns from
+        parts.append(f"from {Path(str(options['teacher'])).name}")
     line = " ".join(parts)
     extras = []
     if isinstance(options.get("batch"), int):

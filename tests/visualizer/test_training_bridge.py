@@ -170,6 +170,24 @@ def test_continuing_a_finished_run_trains_it_to_the_new_kimg(tmp_path, monkeypat
     assert len(started) == 3
 
 
+def test_a_distillation_run_is_continued_by_ganscope_distill(tmp_path, monkeypatch):
+    # `ganscope train --resume` cannot read a distillation run (no dataset): the run's cfg decides
+    import visualizer.training_bridge as bridge
+
+    started = []
+    monkeypatch.setattr(bridge, "launch_trainer", lambda cmd, run_dir: started.append(cmd) or object())
+    (tmp_path / "training_options.json").write_text(json.dumps({"cfg": "mobilestylegan-distill", "kimg": 2.0}))
+    _status(tmp_path, state="stopped", kimg=1.0, latest_snapshot="network-snapshot-000001.pt")
+    (tmp_path / "network-snapshot-000001.pt").write_bytes(b"")
+    s = TrainingSession()
+    s.attach(str(tmp_path))
+    s.poll(force=True)
+    s.continue_run(kimg=6.0, extra_text="--lr 0.0002")
+    assert started == [[sys.executable, "-m", "gan_core", "distill", "--resume", str(tmp_path), "--no-progress",
+                        "--kimg", "6", "--lr", "0.0002"]]
+    assert continue_command(tmp_path, "stylegan2")[3] == "train"
+
+
 def test_a_folder_being_set_up_for_a_run_is_taken(tmp_path):
     assert not TrainingSession.holds_run(tmp_path)
     (tmp_path / "procedural-32.zip").write_bytes(b"")       # the panel's dataset, being made

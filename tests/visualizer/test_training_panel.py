@@ -185,3 +185,36 @@ def test_the_options_box_checks_and_a_failing_trainer_says_why(app, tmp_path):
     run_frames_until(app, lambda: app.last_error and "exited with code 2" in app.last_error, 120,
                      "the trainer to refuse the option")
     assert "--gamma: invalid finite number value: 'lots'" in app.last_error, app.last_error
+
+
+def test_the_panel_distils_mobilestylegan_from_a_teacher(app, tmp_path):
+    import dearpygui.dearpygui as dpg
+    ui_set("train.data", "procedural:500")
+    ui_set("train.cfg", "mobilestylegan")
+    # the dataset field becomes the teacher (the built-in StyleGAN2 offered); resolution and the
+    # small-network switch follow the teacher
+    assert dpg.get_item_configuration("train.data")["label"] == "teacher"
+    assert dpg.get_value("train.data") == "demo-sg2"
+    assert not dpg.is_item_shown("train.res") and not dpg.is_item_shown("train.small")
+    run_dir = tmp_path / "distill"
+    ui_set("train.run_dir", str(run_dir))
+    ui_set("train.batch", 4)
+    ui_set("train.kimg", 0.1)
+    ui_set("train.extra", "--tick 0.004")
+    ui_click("train.start")
+    ui_set("train.extra", "")
+    assert "training started" in app.last_status, app.last_error
+    panel = app.training_panel
+    run_frames_until(app, lambda: panel.preview is not None and dpg.get_value("train.run_info"), 240,
+                     "the distillation's first preview and options")
+    assert dpg.get_value("train.run_info").startswith("mobilestylegan-distill from demo-sg2, batch 4, 0.1 kimg"), \
+        dpg.get_value("train.run_info")
+    ui_click("train.stop")
+    run_frames_until(app, lambda: panel.state == "stopped", 240, "the distillation to stop")
+    import gan_core
+    snap = app.training.latest_snapshot()
+    assert gan_core.load_generator(snap).family == "mobilestylegan"
+    # back to a training config: the field is a dataset again
+    ui_set("train.cfg", "stylegan2")
+    assert dpg.get_item_configuration("train.data")["label"] == "dataset"
+    assert dpg.get_value("train.data") == "procedural:500" and dpg.is_item_shown("train.res")   # as typed

@@ -107,6 +107,34 @@ def test_run_directory_snapshot_resume_and_cli(teacher_path, tmp_path):
     assert cli_main(["distill", "--teacher", str(tmp_path / "missing.pt"), "--run-dir", str(cli_dir)]) == 2
 
 
+def test_cli_resume_keeps_the_runs_options_and_applies_changes(teacher_path, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli_main(["distill", "--teacher", str(teacher_path), "--run-dir", str(run), "--kimg", "0.008",
+                     "--batch", "4", "--d-cbase", "128", "--d-cmax", "16", "--pixel-l2", "0.5", "--lr", "0.001",
+                     "--device", "cpu", "--no-progress"]) == 0
+    # no --teacher, --batch or loss weights: they are the run's own; a lower lr takes effect
+    assert cli_main(["distill", "--resume", str(run), "--kimg", "0.016", "--lr", "0.0002", "--device", "cpu",
+                     "--no-progress"]) == 0
+    opts = json.loads((run / "training_options.json").read_text())
+    assert (opts["teacher"], opts["batch"], opts["pixel_l2"], opts["d_cbase"], opts["lr"], opts["kimg"]) == \
+        (str(teacher_path), 4, 0.5, 128, 0.0002, 0.016)
+    ck = gan_core.load_checkpoint(run / "network-snapshot-000000.pt")
+    assert ck.training_state["cur_nimg"] == 16
+    assert ck.training_state["G_opt"]["param_groups"][0]["lr"] == 0.0002      # not the saved 0.001
+    log = (run / "log.txt").read_text()
+    assert "starting at kimg 0.008; options changed on resume: kimg 0.008 → 0.016, lr 0.001 → 0.0002" in log
+    capsys.readouterr()
+    for args, message in ((["--d-cmax", "32"], "--d-cmax cannot change on resume (the run's networks were built "
+                                              "with 16"),
+                          (["--channels", "8,8"], "built with its default")):
+        assert cli_main(["distill", "--resume", str(run), "--no-progress"] + args) == 2
+        assert message in capsys.readouterr().err
+    assert cli_main(["distill", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no such run directory or snapshot file" in capsys.readouterr().err
+    assert cli_main(["distill", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "--teacher is required" in capsys.readouterr().err
+
+
 def test_teacher_must_be_stylegan2(tmp_path):
     from gan_core.models.mobile_stylegan import Generator
 

@@ -36,6 +36,8 @@ def test_describe_options_names_what_a_run_trains():
     opts = {"cfg": "stylegan2", "batch": 32, "kimg": 1000.0, "world_size": 2, "data": "/d/proc32.zip",
             "dataset": {"path": "/d/proc32.zip", "num_images": 5000, "resolution": 32}}
     assert describe_options(opts) == "stylegan2 on proc32.zip (5000 images, 32²), batch 32, 1000 kimg, 2 processes"
+    assert describe_options({"cfg": "mobilestylegan-distill", "teacher": "/m/ffhq.pkl", "batch": 8, "kimg": 50}) == \
+        "mobilestylegan-distill from ffhq.pkl, batch 8, 50 kimg"
     # partial or damaged options give what they can, never an exception
     assert describe_options({"cfg": "stylegan3-t", "dataset": "oops", "batch": "x"}) == "stylegan3-t"
     assert describe_options(None) == "" and describe_options([1, 2]) == ""
