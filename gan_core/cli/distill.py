@@ -97,6 +97,9 @@ def distill_options(args) -> dict:
         base[field] = value
     if not base.get("teacher"):
         raise ValueError("--teacher is required (the StyleGAN2 checkpoint to distill, or demo-sg2)")
+    if base["teacher"] == "demo":
+        raise ValueError("--teacher demo is the built-in StyleGAN3-T; the teacher must be a StyleGAN2: "
+                         "demo-sg2, or a checkpoint file")
     if base["teacher"] not in NAMED_DEMOS:      # else the built-in StyleGAN2, by name
         if not Path(base["teacher"]).exists():
             raise ValueError(f"--teacher {base['teacher']}: no such file"

@@ -133,6 +133,8 @@ def test_cli_resume_keeps_the_runs_options_and_applies_changes(teacher_path, tmp
     assert "no such run directory or snapshot file" in capsys.readouterr().err
     assert cli_main(["distill", "--run-dir", str(tmp_path / "x")]) == 2
     assert "--teacher is required" in capsys.readouterr().err
+    assert cli_main(["distill", "--teacher", "demo", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "the teacher must be a StyleGAN2: demo-sg2, or a checkpoint file" in capsys.readouterr().err
 
 
 def test_teacher_must_be_stylegan2(tmp_path):
