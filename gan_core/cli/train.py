@@ -123,6 +123,9 @@ def options_from_args(args):
     if args.resume:
         check_resume_path(args.resume)
         saved = saved_run_options(args.resume)
+        if saved.get("cfg") == "mobilestylegan-distill":
+            raise ValueError(f"--resume {args.resume}: a distillation run; continue it with "
+                             f"`ganscope distill --resume {args.resume}`")
         for k in base:
             if k in saved and k not in ("resume", "run_dir", "outdir"):
                 base[k] = saved[k]

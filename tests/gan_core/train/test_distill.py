@@ -129,6 +129,8 @@ def test_cli_resume_keeps_the_runs_options_and_applies_changes(teacher_path, tmp
                           (["--channels", "8,8"], "built with its default")):
         assert cli_main(["distill", "--resume", str(run), "--no-progress"] + args) == 2
         assert message in capsys.readouterr().err
+    assert cli_main(["train", "--resume", str(run)]) == 2          # the other command says which to use
+    assert f"a distillation run; continue it with `ganscope distill --resume {run}`" in capsys.readouterr().err
     assert cli_main(["distill", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no such run directory or snapshot file" in capsys.readouterr().err
     assert cli_main(["distill", "--run-dir", str(tmp_path / "x")]) == 2
