@@ -123,7 +123,8 @@ def options_from_args(args):
     if args.resume:
         check_resume_path(args.resume)
         saved = saved_run_options(args.resume)
-        if saved.get("cfg") == "mobilestylegan-distill":
+        from gan_core.train.distill import CFG_NAME as DISTILL_CFG
+        if saved.get("cfg") == DISTILL_CFG:
             raise ValueError(f"--resume {args.resume}: a distillation run; continue it with "
                              f"`ganscope distill --resume {args.resume}`")
         for k in base:
