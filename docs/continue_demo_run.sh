@@ -6,11 +6,12 @@
 # Training panel, attached to WORKDIR/sg3t-32) and run this again to go on.
 #
 # Usage: sh docs/continue_demo_run.sh [WORKDIR (default .runs)] [KIMG (default: the run's 1000)]
-# Then, to ship a better demo:
+# Then, to judge a snapshot against the shipped demo (SWD on 1000 images, style mixing, a grid):
+#   python docs/demo_run.py evaluate WORKDIR/sg3t-32/network-snapshot-NNNNNN.pt
+# to ship a better demo (with the training notes as metadata, see assets/README.md):
 #   ganscope convert WORKDIR/sg3t-32/network-snapshot-NNNNNN.pt assets/demo_generator.pt --generator-only --force
-# and keep the state for the next person: replace assets/demo_training/sg3t-32/network-snapshot-*.pt
-# with the newest one, and copy over training_options.json, stats.jsonl, metrics.jsonl, log.txt
-# and the newest fakes grid.
+# and to keep the state for the next person (the snapshot, options, and the logs cut there):
+#   python docs/demo_run.py keep WORKDIR/sg3t-32/network-snapshot-NNNNNN.pt
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-.runs}

@@ -95,3 +95,13 @@ def parse_style_layers(text: str, ws_resolutions: list[int]) -> list[int]:
         shown = ", ".join(map(str, bad[:6])) + (f", ... ({len(bad)} in all)" if len(bad) > 6 else "")
         raise ValueError(f"style layers {shown} do not exist: this model has ws 0..{n - 1}")
     return sorted(set(layers))
+
+
+def mix_ws(ws_rows: torch.Tensor, ws_cols: torch.Tensor, layers: list[int]) -> torch.Tensor:
+    """``[R, C, num_ws, w_dim]``: row r's ws with ``layers`` replaced by column c's."""
+    R, C = len(ws_rows), len(ws_cols)
+    out = ws_rows[:, None].expand(R, C, *ws_rows.shape[1:]).clone()
+    if layers:
+        idx = torch.tensor(layers, device=ws_rows.device)
+        out[:, :, idx] = ws_cols[None, :, idx].expand(R, C, len(layers), ws_cols.shape[-1])
+    return out

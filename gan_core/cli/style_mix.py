@@ -13,7 +13,7 @@ import torch
 
 from gan_core.cli.common import (CliError, add_device_arg, finite_float, load_generator_for_cli, resolve_device,
                                  user_errors)
-from gan_core.latents import parse_int_list, parse_style_layers, zs_from_seeds
+from gan_core.latents import mix_ws, parse_int_list, parse_style_layers, zs_from_seeds
 from gan_core.media import enlarge, save_png, to_uint8
 from gan_core.models.base import NOISE_MODES
 
@@ -40,16 +40,6 @@ def add_parser(sub) -> None:
     p.add_argument("--outdir", default=None, help="also write every cell as OUTDIR/ROW-COL.png")
     p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
     add_device_arg(p)
-
-
-def mix_ws(ws_rows: torch.Tensor, ws_cols: torch.Tensor, layers: list[int]) -> torch.Tensor:
-    """``[R, C, num_ws, w_dim]``: row r's ws with ``layers`` replaced by column c's."""
-    R, C = len(ws_rows), len(ws_cols)
-    out = ws_rows[:, None].expand(R, C, *ws_rows.shape[1:]).clone()
-    if layers:
-        idx = torch.tensor(layers, device=ws_rows.device)
-        out[:, :, idx] = ws_cols[None, :, idx].expand(R, C, len(layers), ws_cols.shape[-1])
-    return out
 
 
 def assemble_grid(row_imgs: np.ndarray, col_imgs: np.ndarray, cells: np.ndarray, scale: int = 1) -> np.ndarray:

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 import gan_core
-from gan_core.cli.style_mix import mix_ws
-from gan_core.latents import parse_style_layers
+from gan_core.analysis.mixing import style_mixing_distances
 from gan_core.models.demo import DEMO_CHECKPOINT, NAMED_DEMOS
 
 
@@ -37,27 +36,7 @@ def test_generate_renders_the_named_demo(tmp_path):
 
 
 def _mixing_distances(name: str, group: str):
-    """How far style-mixed pictures are from the row seed and from the column seed, in mean
-    colour and in standardized luminance (layout), over an 8×8 grid of seeds."""
-    G = gan_core.load_generator(name)
-    with torch.no_grad():
-        w_rows = G.mapping(gan_core.zs_from_seeds(list(range(8)), G.z_dim), None)
-        w_cols = G.mapping(gan_core.zs_from_seeds(list(range(20, 28)), G.z_dim), None)
-        mixed = mix_ws(w_rows, w_cols, parse_style_layers(group, G.ws_resolutions())).flatten(0, 1)
-        render = lambda ws: gan_core.to_uint8(G.synthesis(ws, noise_mode="const")).astype(np.float32)
-        rows, cols = render(w_rows), render(w_cols)
-        cells = render(mixed).reshape(8, 8, *rows.shape[1:])
-
-    def layout(x):
-        g = x.mean(-1)
-        g = g - g.mean(axis=(-2, -1), keepdims=True)
-        return g / (g.std(axis=(-2, -1), keepdims=True) + 1e-6)
-
-    colour = lambda x: x.mean(axis=(-3, -2))
-    return dict(colour_row=np.abs(colour(cells) - colour(rows)[:, None]).mean(),
-                colour_col=np.abs(colour(cells) - colour(cols)[None]).mean(),
-                layout_row=((layout(cells) - layout(rows)[:, None]) ** 2).mean(),
-                layout_col=((layout(cells) - layout(cols)[None]) ** 2).mean())
+    return style_mixing_distances(gan_core.load_generator(name), group)
 
 
 def test_style_mixing_separates_coarse_from_fine_in_the_demo_models():

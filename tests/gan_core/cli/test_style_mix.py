@@ -10,8 +10,7 @@ from PIL import Image
 
 import gan_core
 from gan_core.cli import main
-from gan_core.cli.style_mix import mix_ws
-from gan_core.latents import mixing_groups, parse_style_layers
+from gan_core.latents import mix_ws, mixing_groups, parse_style_layers
 
 
 def test_parse_style_layers_names_indices_and_errors():
