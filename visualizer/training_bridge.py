@@ -449,11 +449,13 @@ class TrainingSession:
     def latest_snapshot(self) -> Path | None:
         return self.watcher.latest_snapshot() if self.watcher else None
 
+    def best_measured(self) -> dict[str, Any] | None:
+        """The metrics.jsonl row of the snapshot measured best that is still on disk, or None."""
+        return best_measured(self.watcher.run_dir) if self.watcher else None
+
     def best_snapshot(self) -> Path | None:
         """The snapshot measured best (lowest SWD in metrics.jsonl) that is still on disk."""
-        if not self.watcher:
-            return None
-        best = best_measured(self.watcher.run_dir)
+        best = self.best_measured()
         return self.watcher.run_dir / best["snapshot"] if best else None
 
     def describe(self) -> str:

@@ -99,6 +99,7 @@ class TrainingPanel(Panel):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.qx")
                 with dpg.plot_axis(dpg.mvYAxis, tag="train.qy"):
                     dpg.add_line_series([], [], label="swd_mean", tag="train.series.swd_mean")
+                    dpg.add_scatter_series([], [], label="best (kept)", tag="train.series.swd_best")
             # quality swings during a run: the best measured snapshot is kept on disk (and opened here)
             dpg.add_button(label="Open best snapshot (lowest SWD)", tag="train.open_best", show=False,
                            callback=self.open_best_snapshot)
@@ -207,7 +208,7 @@ class TrainingPanel(Panel):
         dpg.set_value("train.progress", 0.0)
         dpg.set_value("train.run_info", "")
         dpg.configure_item("train.broken", show=False)
-        for key in CURVES + ("augment_p", "swd_mean"):
+        for key in CURVES + ("augment_p", "swd_mean", "swd_best"):
             dpg.set_value(f"train.series.{key}", [[], []])
         dpg.configure_item("train.plot_q", show=False)
         dpg.configure_item("train.open_best", show=False)
@@ -236,6 +237,9 @@ class TrainingPanel(Panel):
         if up.new_metrics:
             xs, ys = self.host.training.watcher.series("swd_mean")
             dpg.set_value("train.series.swd_mean", [xs, ys])
+            best = self.host.training.best_measured()     # the point Open best snapshot opens
+            dpg.set_value("train.series.swd_best", [[float(best["kimg"])], [float(best["swd_mean"])]] if best
+                          else [[], []])
             dpg.configure_item("train.plot_q", show=bool(xs))
             dpg.configure_item("train.open_best", show=bool(xs))
             for axis in ("train.qx", "train.qy"):

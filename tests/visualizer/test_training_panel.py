@@ -62,6 +62,8 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     run_frames_until(app, lambda: dpg.get_item_configuration("train.plot_q")["show"], 60, "the quality plot")
     xs, ys = dpg.get_value("train.series.swd_mean")[:2]
     assert len(xs) == len(ys) == 1 and ys[0] > 0
+    bx, by = dpg.get_value("train.series.swd_best")[:2]     # the best point, marked: the only one so far
+    assert (list(bx), list(by)) == (list(xs), list(ys))
     snap = app.training.latest_snapshot()
     assert snap is not None and snap.exists()
     ui_click("train.open")
@@ -218,3 +220,29 @@ def test_the_panel_distils_mobilestylegan_from_a_teacher(app, tmp_path):
     ui_set("train.cfg", "stylegan2")
     assert dpg.get_item_configuration("train.data")["label"] == "dataset"
     assert dpg.get_value("train.data") == "procedural:500" and dpg.is_item_shown("train.res")   # as typed
+
+
+def test_the_quality_plot_marks_the_best_snapshot_still_on_disk(app, tmp_path):
+    import json
+    import socket
+
+    import dearpygui.dearpygui as dpg
+    (tmp_path / "live_status.json").write_text(json.dumps(
+        {"state": "finished", "kimg": 3.0, "total_kimg": 3, "pid": 1, "host": socket.gethostname(),
+         "updated": time.time()}))
+    rows = [(1.0, "network-snapshot-000001.pt", 50.0), (2.0, "network-snapshot-000002.pt", 30.0),
+            (3.0, "network-snapshot-000003.pt", 40.0)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"kimg": k, "snapshot": s, "swd_mean": v}) + "\n"
+                                                    for k, s, v in rows))
+    for _, name, _ in rows[1:]:
+        (tmp_path / name).write_bytes(b"")
+    ui_set("train.run_dir", str(tmp_path))
+    ui_click("train.attach")
+    run_frames_until(app, lambda: dpg.get_item_configuration("train.plot_q")["show"], 30, "the quality plot")
+    assert [list(v) for v in dpg.get_value("train.series.swd_mean")[:2]] == [[1.0, 2.0, 3.0], [50.0, 30.0, 40.0]]
+    assert [list(v) for v in dpg.get_value("train.series.swd_best")[:2]] == [[2.0], [30.0]]
+    (tmp_path / "network-snapshot-000002.pt").unlink()              # pruned: the best on disk is now 3
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"kimg": 4.0, "snapshot": "network-snapshot-000004.pt", "swd_mean": 45.0}) + "\n")
+    run_frames_until(app, lambda: list(dpg.get_value("train.series.swd_best")[0]) == [3.0], 30,
+                     "the mark to move to the best snapshot left")
