@@ -89,3 +89,12 @@ def check_resume_path(resume: str) -> None:
     if p.is_dir() and not (p / "training_options.json").is_file() and not any(p.glob("network-snapshot-*")):
         raise ValueError(f"--resume {resume}: not a training run directory (it has neither training_options.json "
                          f"nor network-snapshot-*.pt files); give a run directory or a snapshot file")
+
+
+def refuse_built_in_change(flag: str, saved: object, value: object) -> None:
+    """A resume takes its networks from the snapshot: an option they were built with cannot change
+    (it would be recorded as if it applied while nothing changed)."""
+    if value != saved:
+        built = "its default" if saved is None else repr(saved)
+        raise ValueError(f"{flag} cannot change on resume (the run's networks were built with {built} and come "
+                         f"from its snapshot); start a new run for {value!r}")

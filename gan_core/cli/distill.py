@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import CliError, check_resume_path, finite_float, resolve_device, saved_run_options
+from gan_core.cli.common import (CliError, check_resume_path, finite_float, refuse_built_in_change, resolve_device,
+                                 saved_run_options)
 
 
 def _ints(text: str) -> list[int]:
@@ -90,10 +91,8 @@ def distill_options(args) -> dict:
         if name in _NOT_OPTIONS or value is None:
             continue
         field = _FIELD.get(name, name)
-        if field in _BUILT_IN and field in saved and value != saved[field]:
-            built = "its default" if saved[field] is None else repr(saved[field])
-            raise ValueError(f"--{name.replace('_', '-')} cannot change on resume (the run's networks were built "
-                             f"with {built} and come from its snapshot); start a new run for {value!r}")
+        if field in _BUILT_IN and field in saved:
+            refuse_built_in_change("--" + name.replace("_", "-"), saved[field], value)
         base[field] = value
     if not base.get("teacher"):
         raise ValueError("--teacher is required (the StyleGAN2 checkpoint to distill, or demo-sg2)")

@@ -12,7 +12,8 @@ import socket
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import CliError, check_resume_path, finite_float, saved_run_options
+from gan_core.cli.common import (CliError, check_resume_path, finite_float, refuse_built_in_change,
+                                 saved_run_options)
 
 # CLI flag -> TrainOptions field, for the flags whose names differ
 _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview_interval": "preview_interval",
@@ -70,7 +71,7 @@ def add_parser(sub) -> None:
     a("--preview-interval", type=finite_float, default=None, help="seconds between live previews (default 10)")
     a("--metrics", choices=("none", "swd"), default=None,
       help="quality measured at each snapshot into metrics.jsonl: swd, the sliced Wasserstein distance to the "
-           "dataset (see `ganscope swd`; stylegan2/3 only), or none (default)")
+           "dataset (see `ganscope swd`), or none (default)")
     a("--metrics-num", type=int, default=None, help="images per set for --metrics (default 1000)")
     a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
     a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
@@ -136,10 +137,8 @@ def options_from_args(args):
         if name in ("data", "resume") and Path(value).exists():
             value = os.path.abspath(value)  # the saved options must work from any folder
         field = _FIELD.get(name, name)
-        if field in _BUILT_IN and field in saved and value != saved[field]:
-            # the networks come from the snapshot: a new value would be recorded but never used
-            raise ValueError(f"--{name.replace('_', '-')} cannot change on resume (the run's networks were built "
-                             f"with {saved[field]!r} and come from its snapshot); start a new run for {value!r}")
+        if field in _BUILT_IN and field in saved:
+            refuse_built_in_change("--" + name.replace("_", "-"), saved[field], value)
         base[field] = value
     if args.resume and args.data is None and base.get("data") and not Path(base["data"]).exists():
         raise ValueError(f"the dataset of the run being resumed, {base['data']}, is not there (moved, or the "
