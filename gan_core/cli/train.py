@@ -7,6 +7,7 @@ its saved options; options given on the command line override them (e.g. a large
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -165,7 +166,7 @@ def _check_family_flags(args, cfg: str) -> None:
         raise ValueError("--cfg stylegan1 is unconditional: drop --cond")
     if cfg in ("biggan", "biggan-deep") and args.cond is False:
         raise ValueError(f"--cfg {cfg} is always class-conditional: drop --cond false")
-    if cfg in _NOT_FOR and args.gpus is not None and args.gpus > 1:
+    if cfg == "stylegan1" and args.gpus is not None and args.gpus > 1:
         raise ValueError(f"--cfg {cfg} trains in one process: drop --gpus {args.gpus}")
 
 
@@ -183,6 +184,26 @@ def _spawned(rank: int, world: int, port: int, opts, progress: bool) -> None:
     train(opts, progress=progress and rank == 0)
 
 
+# Errors about the user's input (options, data, checkpoints), found by their class name in a
+# spawned process's traceback: reported as one line, as in a one-process run.
+_USER_ERRORS = ("OptionError", "DatasetError", "CheckpointError", "FileNotFoundError")
+
+
+class SpawnedProcessFailed(Exception):
+    """A training process started by ``--gpus N`` failed (its error in one line)."""
+
+
+def _spawned_error(e) -> Exception:
+    """A one-line error from a spawned process's ``ProcessRaisedException``, whose message is the
+    process's whole traceback: its last line is ``module.Class: message``."""
+    lines = [line for line in e.msg.strip().splitlines() if line.strip()]
+    name, _, message = (lines[-1] if lines else "").partition(": ")
+    short = name.rsplit(".", 1)[-1]
+    if short in _USER_ERRORS:
+        return CliError(message)
+    return SpawnedProcessFailed(f"process {e.error_index}: {short}: {message}")
+
+
 def _spawn_local(opts, progress: bool) -> int:
     """Run ``opts.gpus`` training processes on this machine; SIGINT/SIGTERM are passed on to them
     (each stops cleanly with a snapshot) instead of killing this parent first."""
@@ -190,6 +211,8 @@ def _spawn_local(opts, progress: bool) -> int:
 
     import torch.multiprocessing as mp
 
+    # torch logs a warning for each peer it terminates after one failed; the error itself is reported
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
     ctx = mp.start_processes(_spawned, args=(opts.gpus, _free_port(), opts, progress), nprocs=opts.gpus,
                              join=False, start_method="spawn")
 
@@ -202,6 +225,8 @@ def _spawn_local(opts, progress: bool) -> int:
     try:
         while not ctx.join():
             pass
+    except mp.ProcessRaisedException as e:
+        raise _spawned_error(e) from None
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -238,7 +263,8 @@ def run(args) -> int:
     except Exception as e:  # noqa: BLE001 - a failure mid-run: one line here, the traceback is in log.txt
         if isinstance(e, CliError):
             raise
-        print(f"ganscope train: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        what = str(e) if isinstance(e, SpawnedProcessFailed) else f"{type(e).__name__}: {e}"
+        print(f"ganscope train: failed: {what}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"ganscope train: {state}")

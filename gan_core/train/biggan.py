@@ -17,6 +17,11 @@
   step. Off by default (the paper trains without it).
 * Class-conditional data: a labelled dataset (``gan_core.data``, labels from the dataset tool,
   one-hot ``[N, c_dim]``); fake images use classes drawn uniformly.
+* Several processes (``dist``, a ``gan_core.train.distributed.DistInfo``): each takes
+  ``batch / processes`` of every batch, with its own latents; gradients are averaged before
+  every optimizer step, the batch-norm statistics G stores after every step, and ADA's
+  statistic over all processes. Batch norm normalizes with each process's own batch
+  statistics, as BigGAN's reference code does without cross-replica batch norm.
 
 This is a self-contained step function for BigGAN / BigGAN-deep; ``ganscope train --cfg biggan``
 runs it through the run-directory loop of ``gan_core.train.loop`` (``families.BigGANRunTrainer``
@@ -39,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_core.models.biggan_layers import orthogonal_regularization, ortho_weights, truncated_normal
+from gan_core.train import distributed as ddp
 from gan_core.train.ema import ema_update
 from gan_core.train.snapshot import load_optimizer_state
 
@@ -76,13 +82,22 @@ class BigGANTrainer:
     def __init__(self, G: nn.Module, D: nn.Module, dataset: Any, opts: BigGANTrainOptions | None = None,
                  device: str | torch.device = "cpu",
                  reals: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 augment_pipe: nn.Module | None = None, ada: Any = None) -> None:
+                 augment_pipe: nn.Module | None = None, ada: Any = None, dist: ddp.DistInfo | None = None) -> None:
         """``reals``: optional stream of real ``(images in [-1, 1], one-hot labels)`` batches on
-        ``device`` (default: a shuffling loader driven by the trainer's generator).
-        ``augment_pipe``: augments every image D sees; ``ada``: an ``AdaController`` of that pipe."""
+        ``device`` (default: a shuffling loader driven by the trainer's generator); with several
+        processes it is required and yields this process's share of each batch.
+        ``augment_pipe``: augments every image D sees; ``ada``: an ``AdaController`` of that pipe.
+        ``dist``: the process group this trainer is one process of (default: alone)."""
         self.opts = opts = opts or BigGANTrainOptions()
         if opts.num_D_steps < 1 or opts.batch < 1:
             raise ValueError("num_D_steps and batch must be >= 1")
+        self.dist = dist if dist is not None else ddp.DistInfo()
+        world = self.dist.world_size
+        if opts.batch % world:
+            raise ValueError(f"batch {opts.batch} is not a multiple of the {world} processes")
+        if self.dist.enabled and reals is None:
+            raise ValueError("with several processes, give each its share of the real batches (reals=)")
+        self.local_batch = opts.batch // world
         label_dim = int(getattr(dataset, "label_dim", 0))
         if label_dim != G.c_dim:
             raise ValueError(f"the dataset has {label_dim} label dimensions but the model has {G.c_dim} classes; "
@@ -98,7 +113,8 @@ class BigGANTrainer:
         self.opt_D = torch.optim.Adam(D.parameters(), lr=opts.lr_D, betas=opts.betas, eps=opts.adam_eps)
         self.augment_pipe = augment_pipe.to(self.device) if augment_pipe is not None else None
         self.ada = ada
-        self.gen = torch.Generator().manual_seed(opts.seed)
+        # each process draws its own latents (process 0 those of a one-process run)
+        self.gen = torch.Generator().manual_seed(opts.seed + 1_000_003 * self.dist.rank)
         self.dataset = dataset
         self._reals = reals if reals is not None else self._real_batches()
         self.g_steps = 0
@@ -125,6 +141,19 @@ class BigGANTrainer:
         return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "gen": self.gen.get_state(),
                 "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg, "augment": augment}
 
+    def process_state(self) -> dict[str, Any]:
+        """What differs between processes: the latent generator and ADA's accumulators."""
+        return {"gen": self.gen.get_state(), "augment": self.ada.state_dict() if self.ada is not None else None}
+
+    def load_process_state(self, state: dict[str, Any]) -> None:
+        self.gen.set_state(state["gen"].to(torch.uint8))
+        if self.ada is not None and state.get("augment") and "sign_sum" in state["augment"]:
+            self.ada.load_state_dict(state["augment"])
+
+    def _reduce_gradients(self, net: nn.Module) -> None:
+        if self.dist.enabled:
+            ddp.average_gradients(list(net.parameters()), self.dist)
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_optimizer_state(self.opt_G, state["opt_G"])
         load_optimizer_state(self.opt_D, state["opt_D"])
@@ -135,6 +164,13 @@ class BigGANTrainer:
             self.ada.load_state_dict(augment)
         elif self.ada is not None and "p" in augment:   # a fixed-p run continued with ADA starts from its p
             self.augment_pipe.set_p(float(augment["p"]))
+
+    @property
+    def _ada_reduce(self):
+        """ADA's [sign sum, count] summed over processes (None: one process)."""
+        if not self.dist.enabled:
+            return None
+        return lambda t: ddp.all_reduce_sum(t.to(self.device), self.dist)
 
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
         return self.augment_pipe(images) if self.augment_pipe is not None else images
@@ -169,14 +205,15 @@ class BigGANTrainer:
                 stats["ortho_D"] = ortho_d.item()
             self.opt_D.zero_grad(set_to_none=True)
             loss.backward()
+            self._reduce_gradients(D)
             self.opt_D.step()
             self.d_steps += 1
-            self.nimg += real.shape[0]
+            self.nimg += real.shape[0] * self.dist.world_size
             if self.ada is not None:      # p follows D's view of the reals, one update per interval of D steps
-                self.ada.update(self.d_steps, real.shape[0])
+                self.ada.update(self.d_steps, real.shape[0] * self.dist.world_size, reduce=self._ada_reduce)
             stats["loss_D_real"], stats["loss_D_fake"] = loss_real.item(), loss_fake.item()
         D.requires_grad_(False)
-        z, c = self._latents(o.batch)
+        z, c = self._latents(self.local_batch)
         loss_G = hinge_g_loss(D(self._augment(G(z, c)), c))
         loss = loss_G
         if o.G_ortho > 0:
@@ -185,8 +222,10 @@ class BigGANTrainer:
             stats["ortho_G"] = ortho_g.item()
         self.opt_G.zero_grad(set_to_none=True)
         loss.backward()
+        self._reduce_gradients(G)
         self.opt_G.step()
         D.requires_grad_(True)
+        ddp.average_tracked_buffers(G, self.dist)   # G's stored batch-norm statistics, from every process's batches
         self.g_steps += 1
         stats["loss_G"] = loss_G.item()
         if self.g_steps <= o.ema_start:

@@ -102,13 +102,15 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
             torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
-TRACKED_BUFFERS = ("w_avg", "magnitude_ema")
+# StyleGAN's mapping ``w_avg`` and StyleGAN3's ``magnitude_ema``; BigGAN's stored batch-norm
+# statistics (the ones its G uses in eval mode).
+TRACKED_BUFFERS = ("w_avg", "magnitude_ema", "stored_mean", "stored_var")
 
 
 def average_tracked_buffers(module: torch.nn.Module, info: DistInfo) -> None:
-    """Average the running statistics a network updates from its own batch (the mapping's
-    ``w_avg``, StyleGAN3's ``magnitude_ema``) over processes, so every process keeps the same
-    network (their mean is the statistic of the whole batch, the EMAs being linear)."""
+    """Average the running statistics a network updates from its own batch (``TRACKED_BUFFERS``)
+    over processes, so every process keeps the same network (their mean is the statistic of
+    the whole batch, the EMAs being linear)."""
     if not info.enabled:
         return
     bufs = [b for name, b in module.named_buffers() if name.rsplit(".", 1)[-1] in TRACKED_BUFFERS]
@@ -123,6 +125,20 @@ def average_tracked_buffers(module: torch.nn.Module, info: DistInfo) -> None:
             n = b.numel()
             b.copy_(flat[offset:offset + n].view_as(b))
             offset += n
+
+
+def networks_in_sync(nets: list[torch.nn.Module], info: DistInfo, device: torch.device) -> bool:
+    """Whether every process holds the same ``nets`` (a checksum of parameters and buffers
+    compared over processes); True without a process group."""
+    if not info.enabled:
+        return True
+    with torch.no_grad():
+        total = torch.stack([torch.cat([p.detach().double().flatten() for p in
+                                        list(net.parameters()) + list(net.buffers())]).sum()
+                             for net in nets]).to(device)
+    lo = -all_reduce_max(-total, info)
+    hi = all_reduce_max(total, info)
+    return bool(torch.equal(lo, hi))
 
 
 def gather_objects(obj, info: DistInfo) -> list:

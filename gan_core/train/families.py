@@ -21,8 +21,8 @@ option          stylegan1                                       biggan / biggan-
                                                                 rounds it up to a multiple of blocks + 1
 --wdim          w size (default 512)                            class-embedding size ``shared_dim`` (default
                                                                 128); w = embedding ⊕ z chunk
---batch         the same batch at every resolution (default:    batch per D step (default min(4096/res, 32))
-                the paper's per-resolution schedule)
+--batch         the same batch at every resolution (default:    batch per D step, over all processes (default
+                the paper's per-resolution schedule)            min(4096/res, 32) per process)
 --glr/--dlr     --glr: one learning rate for G and D (default   G / D learning rate (default 1e-4 / 4e-4)
                 the paper's per-resolution schedule); --dlr no
 --gamma         R1 weight for --loss r1 (default 10)            no
@@ -36,8 +36,10 @@ fade-in and each stable phase; default 600, or ``kimg / (2·growth steps + 2)`` 
 shorter, so a short run reaches the final resolution), ``--start-res`` (default 8); the final
 resolution is the dataset's. BigGAN ``--d-steps`` (D steps per G step, default 2), ``--ortho`` (β of the
 orthogonal regularization of G, default 1e-4), ``--ema-start`` (G steps before G_ema starts
-averaging with decay 0.9999, default 20000). BigGAN needs a labelled dataset. Both train in one
-process (no --gpus, no ADA, no --fp32).
+averaging with decay 0.9999, default 20000). BigGAN needs a labelled dataset. StyleGAN1 trains in
+one process without augmentation; BigGAN in one or several (``--gpus N`` or torchrun: each
+process takes ``batch / N`` of every batch, gradients averaged), with optional ADA. Neither
+has --fp32 (always float32).
 """
 from __future__ import annotations
 
@@ -103,7 +105,9 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     """``options.resolve`` for stylegan1 / biggan / biggan-deep (called through it)."""
     o = opts
     cfg = o.cfg
-    _check(world_size == 1 and o.gpus == 1, f"--cfg {cfg} trains in one process; drop --gpus / torchrun")
+    if cfg == "stylegan1":
+        _check(world_size == 1 and o.gpus == 1, f"--cfg {cfg} trains in one process; drop --gpus / torchrun")
+    _check(o.gpus >= 1, f"--gpus must be at least 1, got {o.gpus}")
     _check(o.kimg > 0, f"--kimg must be positive, got {o.kimg}")
     _check(o.keep_snapshots >= 1, f"--keep-snapshots must be at least 1, got {o.keep_snapshots}")
     _check(o.preview_interval > 0, f"--preview-interval must be positive, got {o.preview_interval}")
@@ -119,7 +123,7 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     if cfg == "stylegan1":
         _resolve_stylegan1(o, resolution)
     else:
-        _resolve_biggan(o, resolution)
+        _resolve_biggan(o, resolution, world_size)
     if o.tick is None:
         first_batch = o.batch if o.batch is not None else ProgressiveDefaults.batch_schedule.get(o.start_res or 0, 16)
         o.tick = min(max(o.kimg / 100, first_batch / 1000), 4.0)
@@ -177,7 +181,7 @@ def _resolve_stylegan1(o: TrainOptions, resolution: int) -> None:
     o.ema_kimg = 10.0 if o.ema_kimg is None else o.ema_kimg
 
 
-def _resolve_biggan(o: TrainOptions, resolution: int) -> None:
+def _resolve_biggan(o: TrainOptions, resolution: int, world_size: int) -> None:
     cfg = o.cfg
     _check(resolution >= 8, f"--cfg {cfg} needs images of at least 8×8, the dataset's are {resolution}²")
     o.cond = True
@@ -185,9 +189,11 @@ def _resolve_biggan(o: TrainOptions, resolution: int) -> None:
         _check(getattr(o, name) is None, f"{flag} does not apply to --cfg {cfg} (hinge loss, projection D)")
     o.style_mixing = None
     o.map = None  # no mapping network
-    if o.batch is None:
-        o.batch = min(4096 // resolution, 32)
+    if o.batch is None:   # per process, as the StyleGAN defaults
+        o.batch = min(4096 // resolution, 32) * world_size
     _check(o.batch >= 1, f"--batch must be at least 1, got {o.batch}")
+    _check(o.batch % world_size == 0, f"--batch {o.batch} must be a multiple of the number of processes "
+                                      f"({world_size})")
     o.glr = 1e-4 if o.glr is None else o.glr
     o.dlr = 4e-4 if o.dlr is None else o.dlr
     o.d_steps = 2 if o.d_steps is None else int(o.d_steps)
@@ -244,39 +250,61 @@ def _grid_labels(ds: ImageDataset, n: int, cols: int) -> torch.Tensor:
     return torch.from_numpy(labels[np.arange(n) % len(labels)]).float()
 
 
+def _own_process_state(ts: dict[str, Any] | None, dist: ddp.DistInfo) -> dict[str, Any] | None:
+    """This process's part of a snapshot's ``training_state``: ``ranks[rank]`` when the snapshot
+    was written by as many processes, the one-process state (its ``rng``) for a one-process run
+    resumed alone, else None (the process count changed: each process starts new streams)."""
+    if not ts:
+        return None
+    ranks = ts.get("ranks")
+    if isinstance(ranks, list) and len(ranks) == dist.world_size:
+        return ranks[dist.rank]
+    if dist.world_size == 1 and ts.get("world_size", 1) == 1:
+        return {"rng": ts.get("rng")}
+    return None
+
+
 class FamilyRunTrainer(TickStats):
-    """What the StyleGAN1 and BigGAN run trainers share: one process, the run directory, the
-    reals grid, means of logged values, snapshots with ``training_state`` + RNG states."""
+    """What the StyleGAN1 and BigGAN run trainers share: the run directory (process 0), the
+    reals grid, means of logged values, snapshots with ``training_state`` + RNG states (one per
+    process). ``multi_process`` families run under torchrun / ``--gpus`` too."""
 
     kind = ""
     use_labels = False
+    multi_process = False
 
     def __init__(self, opts: TrainOptions, dist_info: ddp.DistInfo | None = None) -> None:
         self.start_time = time.time()
-        if (dist_info is not None and dist_info.enabled) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise OptionError(f"--cfg {opts.cfg} trains in one process; start it without torchrun / --gpus")
-        self.dist = ddp.DistInfo()
-        self.device = pick_device(opts.device)
+        if not self.multi_process:
+            if (dist_info is not None and dist_info.enabled) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise OptionError(f"--cfg {opts.cfg} trains in one process; start it without torchrun / --gpus")
+            self.dist = ddp.DistInfo()
+        else:
+            hint = "cuda" if opts.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+            self.dist = dist_info if dist_info is not None else ddp.init_from_env(hint)
+        world = self.dist.world_size
+        self.device = pick_device(opts.device, self.dist.local_rank)
         if not opts.data:
             raise OptionError("--data is required: a dataset zip, image folder or LMDB (see `ganscope dataset`)")
         self.dataset = ImageDataset(opts.data, xflip=opts.mirror, strict=opts.strict_data)
         try:
             self._check_dataset(opts)
-            self.o = o = resolve(opts, self.dataset.resolution, 1)
+            self.o = o = resolve(opts, self.dataset.resolution, world)
             self.resume_path = resolve_resume(o.resume) if o.resume else None
         except BaseException:
             self.dataset.close()
             raise
-        self.run: RunDirectory | None = RunDirectory(choose_run_dir(o, self.resume_path, self.dataset.path, 1),
-                                                     total_kimg=o.kimg)
-        self.dataset.broken_log = str(self.run.file("broken_images.txt"))
-        self.run.clean_temporaries()
-        self.run.write_status(state="starting")
-        self.run.write_options({**o.to_dict(), "run_dir": str(self.run.path), "world_size": 1,
-                                "dataset": {"path": self.dataset.path, "num_images": self.dataset.num_images,
-                                            "resolution": self.dataset.resolution,
-                                            "channels": self.dataset.num_channels,
-                                            "label_dim": self.dataset.label_dim if self.use_labels else 0}})
+        self.run: RunDirectory | None = None
+        if self.dist.is_main:
+            self.run = RunDirectory(choose_run_dir(o, self.resume_path, self.dataset.path, world), total_kimg=o.kimg)
+            self.dataset.broken_log = str(self.run.file("broken_images.txt"))
+            self.run.clean_temporaries()
+            self.run.write_status(state="starting")
+            self.run.write_options({**o.to_dict(), "run_dir": str(self.run.path), "world_size": world,
+                                    "dataset": {"path": self.dataset.path, "num_images": self.dataset.num_images,
+                                                "resolution": self.dataset.resolution,
+                                                "channels": self.dataset.num_channels,
+                                                "label_dim": self.dataset.label_dim if self.use_labels else 0}})
         self.tick = 0
         self.wall_offset = 0.0
         self.last_snapshot_nimg: int | None = None
@@ -299,12 +327,17 @@ class FamilyRunTrainer(TickStats):
                                       f"{self.dataset.num_channels} images")
                 self.tick = int(ts.get("tick", 0))
                 self.wall_offset = float(ts.get("wall_s", 0.0))
+            # This process's own state in the snapshot: present when the process count is the same.
+            self.resumed_process = _own_process_state(ck.training_state if ck is not None else None, self.dist)
             self._build(o, ck)
-            if ck is not None and ck.training_state.get("rng") is not None:
-                set_rng_state(ck.training_state["rng"])
-            elif ck is None:
-                torch.manual_seed(o.seed + 1)
-                np.random.seed(o.seed + 1)
+            rng = self.resumed_process.get("rng") if self.resumed_process else None
+            if rng is not None:
+                set_rng_state(rng)
+            elif ck is None or world > 1:
+                # a new run, or a resume with another process count: every process its own stream
+                seed = o.seed + 1 + 7919 * self.dist.rank + 104729 * self.step_idx
+                torch.manual_seed(seed)
+                np.random.seed(seed % 2 ** 32)
             cols, rows = o.grid
             n = cols * rows
             self.grid_z = zs_from_seeds(list(range(n)), self.z_dim).to(self.device)
@@ -312,7 +345,8 @@ class FamilyRunTrainer(TickStats):
             self._grid_cache: tuple[int, np.ndarray] | None = None
             self.quality = SnapshotQuality(o, self.dataset, self.device)
         except BaseException as e:
-            self.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
+            if self.run is not None:
+                self.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
             self.dataset.close()
             raise
 
@@ -348,7 +382,13 @@ class FamilyRunTrainer(TickStats):
         self._grid_cache = (self.step_idx, grid)
         return grid
 
+    def _process_state(self) -> dict[str, Any]:
+        """What differs between processes (gathered into a snapshot's ``ranks``)."""
+        return {"rng": rng_state()}
+
     def save_snapshot(self) -> Path | None:
+        """With several processes every one must call it (their states are gathered)."""
+        ranks = ddp.gather_objects(self._process_state(), self.dist) if self.dist.enabled else None
         self.last_snapshot_nimg = self.cur_nimg
         if self.run is None:
             return None
@@ -356,7 +396,9 @@ class FamilyRunTrainer(TickStats):
         G, D, G_ema = self._networks()
         state = {**self._family_state(), "kind": self.kind, "train_options": self.o.to_dict(),
                  "cur_nimg": self.cur_nimg, "tick": self.tick, "wall_s": self.wall_s(), "rng": rng_state(),
-                 "world_size": 1}
+                 "world_size": self.dist.world_size}
+        if ranks is not None:
+            state["ranks"] = ranks
         path = save_snapshot(self.run.file(name), G, D, G_ema, state)
         self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
         self.run.latest_snapshot_path = path
@@ -365,7 +407,7 @@ class FamilyRunTrainer(TickStats):
         return path
 
     def ranks_in_sync(self) -> bool:
-        return True
+        return ddp.networks_in_sync(list(self._networks()), self.dist, self.device)
 
     def close(self) -> None:
         self.dataset.close()
@@ -450,6 +492,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
 
     kind = BIGGAN_KIND
     use_labels = True
+    multi_process = True
 
     def _check_dataset(self, opts: TrainOptions) -> None:
         from gan_core.data.dataset import labels_to_array
@@ -479,7 +522,8 @@ class BigGANRunTrainer(FamilyRunTrainer):
         bo = BigGANTrainOptions(batch=o.batch, lr_G=o.glr, lr_D=o.dlr, num_D_steps=o.d_steps, G_ortho=o.ortho,
                                 ema_start=o.ema_start, seed=o.seed)
         start = int(ck.training_state["trainer"]["d_steps"]) if ck is not None else 0
-        self.sampler = StepBatchSampler(len(ds), o.batch, seed=o.seed, start_step=start)
+        self.sampler = StepBatchSampler(len(ds), o.batch, seed=o.seed, rank=self.dist.rank,
+                                        world_size=self.dist.world_size, start_step=start)
         self.loader = step_loader(ds, self.sampler, workers=o.workers, pin_memory=self.device.type == "cuda",
                                   seed=o.seed)
         dev = self.device
@@ -497,11 +541,21 @@ class BigGANRunTrainer(FamilyRunTrainer):
                 pipe.set_p(o.p)
             else:
                 ada = AdaController(pipe, target=o.target, interval=o.ada_interval, ada_kimg=o.ada_kimg)
-        self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals, augment_pipe=pipe, ada=ada)
+        self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals, augment_pipe=pipe, ada=ada,
+                               dist=self.dist)
         close_before_exit(self)
         if ck is not None:
             self.b.G_ema.load_state_dict(ck.G_ema.state_dict())
             self.b.load_state_dict(ck.training_state["trainer"])
+            own = (self.resumed_process or {}).get("trainer")
+            if own is not None:
+                self.b.load_process_state(own)
+            elif self.dist.enabled:
+                # another process count than the snapshot's: new latent streams, and ADA's
+                # accumulators (process 0's) counted once
+                self.b.gen.manual_seed(o.seed + 1_000_003 * self.dist.rank + 7919 * self.b.g_steps)
+                if ada is not None and not self.dist.is_main:
+                    ada.sign_sum, ada.count = 0.0, 0.0
         self.z_dim = G.z_dim
 
     @property
@@ -534,7 +588,8 @@ class BigGANRunTrainer(FamilyRunTrainer):
         o = self.o
         n_g = sum(p.numel() for p in self.b.G.parameters())
         return (f"training {o.cfg} on {self.dataset.path} ({self.dataset.num_images} images, "
-                f"{self.dataset.resolution}², {self.dataset.label_dim} classes) for {o.kimg:g} kimg, batch {o.batch}, "
+                f"{self.dataset.resolution}², {self.dataset.label_dim} classes) for {o.kimg:g} kimg, batch {o.batch}"
+                f"{f' ({self.dist.world_size} processes × {o.batch // self.dist.world_size})' if self.dist.enabled else ''}, "
                 f"{o.d_steps} D step(s) per G step, augment {o.aug}"
                 f"{f' p {o.p:g}' if o.aug == 'fixed' else ''}, G {n_g / 1e6:.2f}M parameters, device {self.device}; "
                 f"starting at kimg {self.cur_nimg / 1000:.3f}")
@@ -548,6 +603,9 @@ class BigGANRunTrainer(FamilyRunTrainer):
 
     def _family_state(self) -> dict[str, Any]:
         return {"trainer": self.b.state_dict(), "step": self.b.g_steps}
+
+    def _process_state(self) -> dict[str, Any]:
+        return {**super()._process_state(), "trainer": self.b.process_state()}
 
     def close(self) -> None:
         self._reals.close()     # drops the loader iterator: its workers shut down now

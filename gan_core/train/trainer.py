@@ -403,16 +403,8 @@ class Trainer(TickStats):
         return path
 
     def ranks_in_sync(self) -> bool:
-        """Whether every process holds the same G, D and G_ema (a checksum compared over processes)."""
-        if not self.dist.enabled:
-            return True
-        with torch.no_grad():
-            total = torch.stack([torch.cat([p.detach().double().flatten() for p in
-                                            list(net.parameters()) + list(net.buffers())]).sum()
-                                 for net in (self.G, self.D, self.G_ema)]).to(self.device)
-        lo = -ddp.all_reduce_max(-total, self.dist)
-        hi = ddp.all_reduce_max(total, self.dist)
-        return bool(torch.equal(lo, hi))
+        """Whether every process holds the same G, D and G_ema."""
+        return ddp.networks_in_sync([self.G, self.D, self.G_ema], self.dist, self.device)
 
     def close(self) -> None:
         self.data_iter = None

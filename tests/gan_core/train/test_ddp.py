@@ -68,6 +68,46 @@ def test_two_process_gloo_ddp_trains_and_resumes_exactly(tiny_zip, tmp_path):
             assert torch.equal(a[name], b[name]), f"{key}.{name}"
 
 
+BIGGAN = ["--cfg", "biggan", "--batch", "4", "--cbase", "128", "--cmax", "16", "--zdim", "16", "--wdim", "16",
+          "--workers", "0", "--tick", "0.008", "--no-progress", "--device", "cpu", "--ema-start", "1",
+          "--aug", "ada", "--target", "0"]
+
+
+@pytest.mark.slow
+def test_two_process_biggan_trains_in_sync_and_resumes_exactly(tiny_zip, tmp_path):
+    """BigGAN under torchrun: each process its half of every batch and its own latents, gradients,
+    G's stored batch-norm statistics and ADA's statistic averaged, one snapshot with both
+    processes' states, and an exact resume."""
+    run = tmp_path / "run"
+    # 3 G steps of 2 D steps of 4 images (2 per process): 24 images
+    torchrun("--data", tiny_zip, "--run-dir", run, "--kimg", "0.024", *BIGGAN)
+    options = json.loads((run / "training_options.json").read_text())
+    assert options["world_size"] == 2 and options["gpus"] == 2
+    log = (run / "log.txt").read_text()
+    assert "batch 4 (2 processes × 2)" in log
+    assert "2 processes in sync: yes" in log   # G (with its batch-norm statistics), D and G_ema alike
+    full = gan_core.load_checkpoint(run / "network-snapshot-000000.pt")
+    ts = full.training_state
+    assert ts["cur_nimg"] == 24 and ts["trainer"]["g_steps"] == 3 and ts["trainer"]["d_steps"] == 6
+    assert ts["world_size"] == 2 and len(ts["ranks"]) == 2
+    r0, r1 = (r["trainer"] for r in ts["ranks"])
+    assert not torch.equal(r0["gen"], r1["gen"])          # the processes draw different latents
+    p = ts["trainer"]["augment"]["p"]
+    assert p > 0 and r0["augment"]["p"] == r1["augment"]["p"] == p   # one p, from both processes' logits
+    bn = [v for k, v in full.G.state_dict().items() if k.endswith("stored_mean")]
+    assert bn and any(v.abs().sum() > 0 for v in bn)      # the statistics moved (and stayed equal: in sync)
+
+    part = tmp_path / "part"
+    torchrun("--data", tiny_zip, "--run-dir", part, "--kimg", "0.016", *BIGGAN)
+    torchrun("--resume", part, "--kimg", "0.024", "--no-progress")
+    resumed = gan_core.load_checkpoint(part / "network-snapshot-000000.pt")
+    assert resumed.training_state["trainer"]["g_steps"] == 3
+    for key in ("G", "D", "G_ema"):
+        a, b = getattr(full, key).state_dict(), getattr(resumed, key).state_dict()
+        for name in a:
+            assert torch.equal(a[name], b[name]), f"{key}.{name}"
+
+
 LEAVE_SCRIPT = """
 import os, torch
 from gan_core.train import distributed as ddp
