@@ -166,8 +166,6 @@ def _check_family_flags(args, cfg: str) -> None:
         raise ValueError("--cfg stylegan1 is unconditional: drop --cond")
     if cfg in ("biggan", "biggan-deep") and args.cond is False:
         raise ValueError(f"--cfg {cfg} is always class-conditional: drop --cond false")
-    if cfg == "stylegan1" and args.gpus is not None and args.gpus > 1:
-        raise ValueError(f"--cfg {cfg} trains in one process: drop --gpus {args.gpus}")
 
 
 def _free_port() -> int:

@@ -21,8 +21,9 @@ option          stylegan1                                       biggan / biggan-
                                                                 rounds it up to a multiple of blocks + 1
 --wdim          w size (default 512)                            class-embedding size ``shared_dim`` (default
                                                                 128); w = embedding ⊕ z chunk
---batch         the same batch at every resolution (default:    batch per D step, over all processes (default
-                the paper's per-resolution schedule)            min(4096/res, 32) per process)
+--batch         the same batch at every resolution, over all    batch per D step, over all processes (default
+                processes (default: the paper's per-resolution  min(4096/res, 32) per process)
+                schedule)
 --glr/--dlr     --glr: one learning rate for G and D (default   G / D learning rate (default 1e-4 / 4e-4)
                 the paper's per-resolution schedule); --dlr no
 --gamma         R1 weight for --loss r1 (default 10)            no
@@ -36,15 +37,14 @@ fade-in and each stable phase; default 600, or ``kimg / (2·growth steps + 2)`` 
 shorter, so a short run reaches the final resolution), ``--start-res`` (default 8); the final
 resolution is the dataset's. BigGAN ``--d-steps`` (D steps per G step, default 2), ``--ortho`` (β of the
 orthogonal regularization of G, default 1e-4), ``--ema-start`` (G steps before G_ema starts
-averaging with decay 0.9999, default 20000). BigGAN needs a labelled dataset. StyleGAN1 trains in
-one process without augmentation; BigGAN in one or several (``--gpus N`` or torchrun: each
-process takes ``batch / N`` of every batch, gradients averaged), with optional ADA. Neither
-has --fp32 (always float32).
+averaging with decay 0.9999, default 20000). BigGAN needs a labelled dataset. Both train in one process
+or several (``--gpus N`` or torchrun: each process takes ``batch / N`` of every batch, gradients
+averaged); StyleGAN1 without augmentation, BigGAN with optional ADA. Neither has --fp32 (always
+float32).
 """
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -105,8 +105,6 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     """``options.resolve`` for stylegan1 / biggan / biggan-deep (called through it)."""
     o = opts
     cfg = o.cfg
-    if cfg == "stylegan1":
-        _check(world_size == 1 and o.gpus == 1, f"--cfg {cfg} trains in one process; drop --gpus / torchrun")
     _check(o.gpus >= 1, f"--gpus must be at least 1, got {o.gpus}")
     _check(o.kimg > 0, f"--kimg must be positive, got {o.kimg}")
     _check(o.keep_snapshots >= 1, f"--keep-snapshots must be at least 1, got {o.keep_snapshots}")
@@ -121,7 +119,7 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     for name in _STYLEGAN_ONLY + (_AUGMENT if cfg == "stylegan1" else ()):
         setattr(o, name, None)
     if cfg == "stylegan1":
-        _resolve_stylegan1(o, resolution)
+        _resolve_stylegan1(o, resolution, world_size)
     else:
         _resolve_biggan(o, resolution, world_size)
     if o.tick is None:
@@ -142,7 +140,7 @@ class ProgressiveDefaults:
     del _P
 
 
-def _resolve_stylegan1(o: TrainOptions, resolution: int) -> None:
+def _resolve_stylegan1(o: TrainOptions, resolution: int, world_size: int) -> None:
     _check(not o.cond, "--cfg stylegan1 is unconditional: drop --cond")
     o.cond = False
     o.workers = None  # images are read in the training process
@@ -159,6 +157,8 @@ def _resolve_stylegan1(o: TrainOptions, resolution: int) -> None:
     o.phase_kimg = float(o.phase_kimg)
     _check(o.phase_kimg > 0, f"--phase-kimg must be positive, got {o.phase_kimg}")
     _check(o.batch is None or o.batch >= 1, f"--batch must be at least 1, got {o.batch}")
+    _check(o.batch is None or o.batch % world_size == 0,
+           f"--batch {o.batch} must be a multiple of the number of processes ({world_size})")
     if o.loss == "r1":
         o.gamma = 10.0 if o.gamma is None else o.gamma
         _check(o.gamma >= 0, f"--gamma must be >= 0, got {o.gamma}")
@@ -265,9 +265,9 @@ def _own_process_state(ts: dict[str, Any] | None, dist: ddp.DistInfo) -> dict[st
 
 
 class FamilyRunTrainer(TickStats):
-    """What the StyleGAN1 and BigGAN run trainers share: the run directory (process 0), the
-    reals grid, means of logged values, snapshots with ``training_state`` + RNG states (one per
-    process). ``multi_process`` families run under torchrun / ``--gpus`` too."""
+    """What the StyleGAN1 and BigGAN run trainers share: the process group, the run directory
+    (process 0), the reals grid, means of logged values, snapshots with ``training_state`` + RNG
+    states (one per process)."""
 
     kind = ""
     use_labels = False
@@ -275,13 +275,8 @@ class FamilyRunTrainer(TickStats):
 
     def __init__(self, opts: TrainOptions, dist_info: ddp.DistInfo | None = None) -> None:
         self.start_time = time.time()
-        if not self.multi_process:
-            if (dist_info is not None and dist_info.enabled) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-                raise OptionError(f"--cfg {opts.cfg} trains in one process; start it without torchrun / --gpus")
-            self.dist = ddp.DistInfo()
-        else:
-            hint = "cuda" if opts.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-            self.dist = dist_info if dist_info is not None else ddp.init_from_env(hint)
+        hint = "cuda" if opts.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+        self.dist = dist_info if dist_info is not None else ddp.init_from_env(hint)
         world = self.dist.world_size
         self.device = pick_device(opts.device, self.dist.local_rank)
         if not opts.data:
@@ -427,7 +422,7 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
         else:
             batches = dict(ProgressiveDefaults.batch_schedule)
         popts = ProgressiveOptions(
-            data=self.dataset.path, run_dir=str(self.run.path), total_kimg=o.kimg, start_resolution=o.start_res,
+            data=self.dataset.path, run_dir=str(self.run.path) if self.run is not None else "", total_kimg=o.kimg, start_resolution=o.start_res,
             phase_kimg=o.phase_kimg, loss=o.loss, batch_schedule=batches,
             lr_schedule={} if o.glr is not None else dict(ProgressiveDefaults.lr_schedule),
             lr=0.001 if o.glr is None else float(o.glr), r1_gamma=o.gamma if o.gamma is not None else 10.0,
@@ -438,7 +433,7 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
             device=str(self.device))
         try:
             self.p = ProgressiveTrainer(popts, resume=self.resume_path if ck is not None else None,
-                                        dataset=self.dataset)
+                                        dataset=self.dataset, dist=self.dist)
         except ValueError as e:
             raise OptionError(str(e)) from None
         self.z_dim = self.p.G.z_dim
@@ -472,7 +467,8 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
         o, p = self.o, self.p
         return (f"training stylegan1 (progressive, {o.loss}) on {self.dataset.path} ({self.dataset.num_images} "
                 f"images, {self.dataset.resolution}²) for {o.kimg:g} kimg, from {o.start_res}² with "
-                f"{o.phase_kimg} kimg phases, batch {'by resolution' if o.batch is None else o.batch}, "
+                f"{o.phase_kimg} kimg phases, batch {'by resolution' if o.batch is None else o.batch}"
+                f"{f' over {self.dist.world_size} processes' if self.dist.enabled else ''}, "
                 f"device {self.device}; starting at kimg {self.cur_nimg / 1000:.3f} "
                 f"({p.resolution}², alpha {p.alpha:.3f})")
 
@@ -492,7 +488,6 @@ class BigGANRunTrainer(FamilyRunTrainer):
 
     kind = BIGGAN_KIND
     use_labels = True
-    multi_process = True
 
     def _check_dataset(self, opts: TrainOptions) -> None:
         from gan_core.data.dataset import labels_to_array

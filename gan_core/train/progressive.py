@@ -1,4 +1,4 @@
-"""StyleGAN (v1) progressive-growing training (Karras et al. 2018 §3, 2019 §C), single process.
+"""StyleGAN (v1) progressive-growing training (Karras et al. 2018 §3, 2019 §C).
 
 Schedule, by images seen (a pure function of ``cur_nimg``, so a resumed run continues it
 exactly): training starts at ``start_resolution`` for ``phase_kimg`` thousand images; every
@@ -15,7 +15,9 @@ weight gamma/2 on reals, every step). Style-mixing regularization with probabili
 among the layers in use. G EMA with half-life ``ema_kimg``. Adam (0, 0.99) as the paper.
 
 Randomness (z, noise, real-image indices, mixing) is drawn from generators seeded with
-``(seed, iteration)``, so resuming from a snapshot repeats exactly what an uninterrupted run does.
+``(seed, iteration, rank)``, so resuming from a snapshot repeats exactly what an uninterrupted run
+does. With several processes (``dist``) each takes ``batch / processes`` images of every
+iteration, gradients are averaged before each Adam step and G's ``w_avg`` after each iteration.
 Snapshots are native checkpoints (``gan_core.save``) with G, D, G_ema — whose configs carry the
 current step and alpha — and a ``training_state`` (options, cur_nimg, iteration, step, alpha,
 optimizer states).
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 
 from gan_core.data.dataset import ImageDataset
 from gan_core.models.stylegan1 import Discriminator, Generator
+from gan_core.train import distributed as ddp
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import r1_penalty
 from gan_core.train.snapshot import load_optimizer_state, save_snapshot
@@ -105,11 +108,13 @@ class ProgressiveTrainer:
     """Holds G, D, G_ema, optimizers and the schedule; ``step()`` runs one iteration."""
 
     def __init__(self, opts: ProgressiveOptions, resume: str | Path | None = None,
-                 dataset: ImageDataset | None = None) -> None:
-        """``dataset``: an already opened dataset of ``opts.data`` (default: open it here)."""
+                 dataset: ImageDataset | None = None, dist: ddp.DistInfo | None = None) -> None:
+        """``dataset``: an already opened dataset of ``opts.data`` (default: open it here);
+        ``dist``: the process group this trainer is one process of (default: alone)."""
         if opts.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {opts.loss!r}")
         self.o = opts
+        self.dist = dist if dist is not None else ddp.DistInfo()
         self.device = torch.device(opts.device)
         self.dataset = dataset if dataset is not None else ImageDataset(opts.data, xflip=opts.mirror)
         res = self.dataset.resolution
@@ -118,6 +123,12 @@ class ProgressiveTrainer:
         if not 0 <= self.start_step <= self.final_step:
             raise ValueError(f"start_resolution {opts.start_resolution} must be between 4 and the dataset's {res}")
         self.phase_nimg = max(1, int(round(opts.phase_kimg * 1000)))
+        world = self.dist.world_size
+        for step in range(self.start_step, self.final_step + 1):
+            b = int(opts.batch_schedule.get(4 * 2 ** step, 16))
+            if b % world:
+                raise ValueError(f"the batch at {4 * 2 ** step}² ({b}) is not a multiple of the {world} processes; "
+                                 f"give a batch that is (--batch)")
         self.cur_nimg = 0
         self.iteration = 0
         if resume is not None:
@@ -133,6 +144,8 @@ class ProgressiveTrainer:
             self.G_ema.load_state_dict(self.G.state_dict())
             self.G_opt = torch.optim.Adam(self.G.parameters(), lr=opts.lr, betas=opts.betas)
             self.D_opt = torch.optim.Adam(self.D.parameters(), lr=opts.lr, betas=opts.betas)
+        for net in (self.G, self.D, self.G_ema):
+            ddp.broadcast_module(net, self.dist)
         self._apply_schedule()
 
     # ------------------------------------------------------------------------------------
@@ -151,7 +164,12 @@ class ProgressiveTrainer:
 
     @property
     def batch(self) -> int:
+        """Images per iteration, over all processes."""
         return int(self.o.batch_schedule.get(self.resolution, 16))
+
+    def _average_gradients(self, net: torch.nn.Module) -> None:
+        if self.dist.enabled:
+            ddp.average_gradients(list(net.parameters()), self.dist)
 
     def _reals(self, gen: torch.Generator, batch: int) -> torch.Tensor:
         idx = torch.randint(len(self.dataset), [batch], generator=gen)
@@ -184,8 +202,12 @@ class ProgressiveTrainer:
     def step(self) -> dict[str, float]:
         """One iteration (D step, then G step, then EMA); returns the losses."""
         o = self.o
-        batch = self.batch
-        gen = torch.Generator().manual_seed(o.seed * 1_000_003 + self.iteration)
+        batch = self.batch // self.dist.world_size   # this process's share
+        # Process r draws its own stream (process 0 that of a one-process run). A CPU generator keeps
+        # only the low 32 bits of its seed: the processes' seeds are 0x9E3779B1·r apart modulo 2³²
+        # (golden-ratio spacing), far more than the iterations of a run.
+        seed = (o.seed * 1_000_003 + self.iteration + 0x9E3779B1 * self.dist.rank) % 2 ** 32
+        gen = torch.Generator().manual_seed(seed)
         self.G.train()
         self.D.train()
         # D
@@ -209,6 +231,7 @@ class ProgressiveTrainer:
             stats["r1"] = float(penalty.detach().mean())
         self.D_opt.zero_grad(set_to_none=True)
         d_loss.backward()
+        self._average_gradients(self.D)
         self.D_opt.step()
         # G
         self.D.requires_grad_(False)
@@ -217,9 +240,12 @@ class ProgressiveTrainer:
         g_loss = -d_gen.mean() if o.loss == "wgan-gp" else F.softplus(-d_gen).mean()
         self.G_opt.zero_grad(set_to_none=True)
         g_loss.backward()
+        self._average_gradients(self.G)
         self.G_opt.step()
         self.D.requires_grad_(True)
+        ddp.average_tracked_buffers(self.G, self.dist)   # w_avg, from every process's batch
         # EMA, counters, schedule
+        batch = self.batch
         self.cur_nimg += batch
         self.iteration += 1
         ema_update(self.G_ema, self.G, ema_beta(batch, o.ema_kimg, self.cur_nimg))

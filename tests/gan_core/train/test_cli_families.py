@@ -139,7 +139,7 @@ def test_biggan_deep_one_step(data, tmp_path):
     (["--cfg", "stylegan1", "--data", "{lab}", "--cond", "true"], "stylegan1 is unconditional"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--start-res", "32"], "--start-res must be a power of two"),
     (["--cfg", "stylegan2", "--data", "{lab}", "--ema-start", "5"], "--ema-start is a biggan/biggan-deep option"),
-    (["--cfg", "stylegan1", "--data", "{lab}", "--gpus", "2"], "stylegan1 trains in one process"),
+    (["--cfg", "stylegan1", "--data", "{lab}", "--gpus", "2", "--batch", "3"], "--batch 3 must be a multiple of"),
     (["--cfg", "biggan", "--data", "{lab}", "--gpus", "2", "--batch", "5"], "--batch 5 must be a multiple of"),
 ])
 def test_family_errors_one_line_exit_2(data, tmp_path, capsys, args, message):
