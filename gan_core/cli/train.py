@@ -29,11 +29,11 @@ _BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "co
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
 _STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "fp32", "d_warmup")
 _NOT_FOR = {
-    "stylegan1": _STYLEGAN_ONLY + ("aug", "p", "target", "dlr", "workers"),
+    "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),
 }
 _NOT_FOR["biggan-deep"] = _NOT_FOR["biggan"]
-_WHY = {"stylegan1": "progressive growing, one learning rate (--glr), no augmentation, data read in-process",
+_WHY = {"stylegan1": "progressive growing, one learning rate (--glr), data read in-process",
         "biggan": "hinge loss, projection discriminator",
         "biggan-deep": "hinge loss, projection discriminator"}
 
@@ -62,7 +62,7 @@ def add_parser(sub) -> None:
     a("--snap", type=int, default=None, help="snapshot every N ticks (default 50; 0: only at the end)")
     a("--resume", default=None, help="continue from a run directory (its newest snapshot) or a snapshot file")
     a("--mirror", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="add x-flipped images (default false)")
-    a("--aug", default=None, choices=["ada", "noaug", "fixed"], help="augmentation (default ada; biggan: noaug)")
+    a("--aug", default=None, choices=["ada", "noaug", "fixed"], help="augmentation (default ada; stylegan1, biggan: noaug)")
     a("--p", type=finite_float, default=None, help="augment probability for --aug fixed (default 0.2)")
     a("--target", type=finite_float, default=None, help="ADA target r_t (default 0.6)")
     a("--cond", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="condition on dataset labels (default false)")

@@ -320,3 +320,32 @@ class AdaController:
         self.count = float(state["count"])
         self.last_rt = state.get("last_rt")
         self.pipe.set_p(float(state["p"]))
+
+
+def make_augmentation(mode: str, p: float = 0.2, target: float = 0.6, interval: int = 4, ada_kimg: float = 500,
+                      device: torch.device | str = "cpu") -> tuple[AugmentPipe | None, AdaController | None]:
+    """(pipe, controller) for ``--aug`` ``mode``: noaug → (None, None), fixed → a pipe at ``p``,
+    ada → a pipe starting at 0 with its controller. Every trainer builds its augmentation here."""
+    if mode == "noaug":
+        return None, None
+    pipe = AugmentPipe().to(device)
+    if mode == "fixed":
+        pipe.set_p(p)
+        return pipe, None
+    return pipe, AdaController(pipe, target=target, interval=interval, ada_kimg=ada_kimg)
+
+
+def augment_state(pipe: AugmentPipe | None, ada: AdaController | None) -> dict[str, Any] | None:
+    """What a snapshot keeps of the augmentation: ADA's state (p and accumulators), a fixed p, or None."""
+    if ada is not None:
+        return ada.state_dict()
+    return {"p": pipe.p_value()} if pipe is not None else None
+
+
+def restore_augment_state(pipe: AugmentPipe | None, ada: AdaController | None, state: dict[str, Any] | None) -> None:
+    """Continue from ``augment_state``'s result; a fixed-p run continued with ADA starts from its p."""
+    state = state or {}
+    if ada is not None and "sign_sum" in state:
+        ada.load_state_dict(state)
+    elif ada is not None and "p" in state:
+        pipe.set_p(float(state["p"]))

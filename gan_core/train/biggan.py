@@ -45,6 +45,7 @@ from torch import nn
 
 from gan_core.models.biggan_layers import orthogonal_regularization, ortho_weights, truncated_normal
 from gan_core.train import distributed as ddp
+from gan_core.train.augment import augment_state, restore_augment_state
 from gan_core.train.ema import ema_update
 from gan_core.train.snapshot import load_optimizer_state
 
@@ -133,11 +134,7 @@ class BigGANTrainer:
     def state_dict(self) -> dict[str, Any]:
         """Optimizer states, the latent generator's state, the augmentation's p (and ADA's
         accumulators) and the counters (networks not included)."""
-        augment = None
-        if self.ada is not None:
-            augment = self.ada.state_dict()
-        elif self.augment_pipe is not None:
-            augment = {"p": self.augment_pipe.p_value()}
+        augment = augment_state(self.augment_pipe, self.ada)
         return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "gen": self.gen.get_state(),
                 "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg, "augment": augment}
 
@@ -159,11 +156,7 @@ class BigGANTrainer:
         load_optimizer_state(self.opt_D, state["opt_D"])
         self.gen.set_state(state["gen"].to(torch.uint8))
         self.g_steps, self.d_steps, self.nimg = int(state["g_steps"]), int(state["d_steps"]), int(state["nimg"])
-        augment = state.get("augment") or {}
-        if self.ada is not None and "sign_sum" in augment:
-            self.ada.load_state_dict(augment)
-        elif self.ada is not None and "p" in augment:   # a fixed-p run continued with ADA starts from its p
-            self.augment_pipe.set_p(float(augment["p"]))
+        restore_augment_state(self.augment_pipe, self.ada, state.get("augment"))
 
     @property
     def _ada_reduce(self):

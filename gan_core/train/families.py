@@ -39,8 +39,8 @@ resolution is the dataset's. BigGAN ``--d-steps`` (D steps per G step, default 2
 orthogonal regularization of G, default 1e-4), ``--ema-start`` (G steps before G_ema starts
 averaging with decay 0.9999, default 20000). BigGAN needs a labelled dataset. Both train in one process
 or several (``--gpus N`` or torchrun: each process takes ``batch / N`` of every batch, gradients
-averaged); StyleGAN1 without augmentation, BigGAN with optional ADA. Neither has --fp32 (always
-float32).
+averaged), with optional augmentation (``--aug ada|fixed``, off by default as in both papers).
+Neither has --fp32 (always float32).
 """
 from __future__ import annotations
 
@@ -70,7 +70,6 @@ BIGGAN_KIND = "biggan-run"
 # Options that only StyleGAN2/3 use: null in a resolved stylegan1 / biggan options dict.
 _STYLEGAN_ONLY = ("batch_gpu", "ema_rampup", "d_warmup", "pl_weight", "r1_interval", "pl_interval", "blur_sigma",
                   "blur_fade_kimg", "fp32")
-_AUGMENT = ("aug", "p", "target", "ada_kimg", "ada_interval")   # BigGAN's D can take them; StyleGAN1's not
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -116,7 +115,7 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     for name, flag in FAMILY_ONLY.items():
         if cfg not in FAMILY_ONLY_CFG[name].split("/"):
             _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")
-    for name in _STYLEGAN_ONLY + (_AUGMENT if cfg == "stylegan1" else ()):
+    for name in _STYLEGAN_ONLY:
         setattr(o, name, None)
     if cfg == "stylegan1":
         _resolve_stylegan1(o, resolution, world_size)
@@ -140,10 +139,17 @@ class ProgressiveDefaults:
     del _P
 
 
+def _resolve_augmentation(o: TrainOptions) -> None:
+    o.aug = "noaug" if o.aug is None else o.aug      # both papers train without augmentation
+    _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
+    _check(0 <= o.p <= 1, f"--p must be in [0, 1], got {o.p}")
+
+
 def _resolve_stylegan1(o: TrainOptions, resolution: int, world_size: int) -> None:
     _check(not o.cond, "--cfg stylegan1 is unconditional: drop --cond")
     o.cond = False
     o.workers = None  # images are read in the training process
+    _resolve_augmentation(o)
     o.loss = o.loss or "wgan-gp"
     _check(o.loss in SG1_LOSSES, f"--loss must be one of {', '.join(SG1_LOSSES)}, got {o.loss!r}")
     o.start_res = min(8, resolution) if o.start_res is None else int(o.start_res)
@@ -202,9 +208,7 @@ def _resolve_biggan(o: TrainOptions, resolution: int, world_size: int) -> None:
     _check(o.ortho >= 0, f"--ortho must be >= 0, got {o.ortho}")
     o.ema_start = 20000 if o.ema_start is None else int(o.ema_start)
     _check(o.ema_start >= 0, f"--ema-start must be >= 0, got {o.ema_start}")
-    o.aug = "noaug" if o.aug is None else o.aug      # the paper trains without augmentation
-    _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
-    _check(0 <= o.p <= 1, f"--p must be in [0, 1], got {o.p}")
+    _resolve_augmentation(o)
     ch = 96 if cfg == "biggan" else 128
     from gan_core.models.biggan import G_ARCH
     from gan_core.models.biggan_deep import DEEP_D_ARCH
@@ -248,6 +252,19 @@ def _grid_labels(ds: ImageDataset, n: int, cols: int) -> torch.Tensor:
             c[i, (i // cols) % ds.label_dim] = 1
         return c
     return torch.from_numpy(labels[np.arange(n) % len(labels)]).float()
+
+
+def _augmentation(o: TrainOptions, device: torch.device):
+    from gan_core.train.augment import make_augmentation
+    return make_augmentation(o.aug, p=o.p, target=o.target, interval=o.ada_interval, ada_kimg=o.ada_kimg,
+                             device=device)
+
+
+def _count_accumulators_once(ada, dist: ddp.DistInfo) -> None:
+    """After a resume with another process count every process holds process 0's ADA
+    accumulators; only process 0 keeps them, so the sums over processes count them once."""
+    if ada is not None and not dist.is_main:
+        ada.sign_sum, ada.count = 0.0, 0.0
 
 
 def _own_process_state(ts: dict[str, Any] | None, dist: ddp.DistInfo) -> dict[str, Any] | None:
@@ -431,11 +448,19 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
                           channel_max=o.cmax),
             D_kwargs=dict(channel_base=o.cbase, channel_max=o.cmax, mbstd_group_size=o.mbstd_group),
             device=str(self.device))
+        pipe, ada = _augmentation(o, self.device)
         try:
             self.p = ProgressiveTrainer(popts, resume=self.resume_path if ck is not None else None,
-                                        dataset=self.dataset, dist=self.dist)
+                                        dataset=self.dataset, dist=self.dist, augment_pipe=pipe, ada=ada)
         except ValueError as e:
             raise OptionError(str(e)) from None
+        if ck is not None:
+            own = self.resumed_process
+            if own is not None and "augment" in own:
+                from gan_core.train.augment import restore_augment_state
+                restore_augment_state(pipe, ada, own["augment"])
+            elif self.dist.enabled:
+                _count_accumulators_once(ada, self.dist)
         self.z_dim = self.p.G.z_dim
 
     @property
@@ -459,8 +484,11 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
 
     def tick_stats(self) -> dict[str, Any]:
         s = self.take_stats()
+        pipe, ada = self.p.augment_pipe, self.p.ada
         return {"loss_G": s.get("loss_G"), "loss_D": s.get("loss_D"), "loss_r1": s.get("loss_r1"), "loss_pl": None,
-                "augment_p": None, "loss_gp": s.get("loss_gp"), "resolution": self.p.resolution,
+                "augment_p": pipe.p_value() if pipe is not None else None,
+                "ada_rt": ada.last_rt if ada is not None else None, "loss_gp": s.get("loss_gp"),
+                "resolution": self.p.resolution,
                 "alpha": self.p.alpha, "batch": self.p.batch}
 
     def describe(self) -> str:
@@ -468,7 +496,8 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
         return (f"training stylegan1 (progressive, {o.loss}) on {self.dataset.path} ({self.dataset.num_images} "
                 f"images, {self.dataset.resolution}²) for {o.kimg:g} kimg, from {o.start_res}² with "
                 f"{o.phase_kimg} kimg phases, batch {'by resolution' if o.batch is None else o.batch}"
-                f"{f' over {self.dist.world_size} processes' if self.dist.enabled else ''}, "
+                f"{f' over {self.dist.world_size} processes' if self.dist.enabled else ''}, augment {o.aug}"
+                f"{f' p {o.p:g}' if o.aug == 'fixed' else ''}, "
                 f"device {self.device}; starting at kimg {self.cur_nimg / 1000:.3f} "
                 f"({p.resolution}², alpha {p.alpha:.3f})")
 
@@ -481,6 +510,10 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
 
     def _family_state(self) -> dict[str, Any]:
         return self.p.training_state()  # kind, options (ProgressiveOptions), cur_nimg, iteration, step, alpha, opts
+
+    def _process_state(self) -> dict[str, Any]:
+        from gan_core.train.augment import augment_state
+        return {**super()._process_state(), "augment": augment_state(self.p.augment_pipe, self.p.ada)}
 
 
 class BigGANRunTrainer(FamilyRunTrainer):
@@ -528,14 +561,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
                 yield img.to(dev, torch.float32) / 127.5 - 1, c.to(dev, torch.float32)
 
         self._reals = reals()    # kept, so that close() ends the loader iterator inside it
-        pipe = ada = None
-        if o.aug != "noaug":
-            from gan_core.train.augment import AdaController, AugmentPipe
-            pipe = AugmentPipe()
-            if o.aug == "fixed":
-                pipe.set_p(o.p)
-            else:
-                ada = AdaController(pipe, target=o.target, interval=o.ada_interval, ada_kimg=o.ada_kimg)
+        pipe, ada = _augmentation(o, dev)
         self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals, augment_pipe=pipe, ada=ada,
                                dist=self.dist)
         close_before_exit(self)
@@ -549,8 +575,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
                 # another process count than the snapshot's: new latent streams, and ADA's
                 # accumulators (process 0's) counted once
                 self.b.gen.manual_seed(o.seed + 1_000_003 * self.dist.rank + 7919 * self.b.g_steps)
-                if ada is not None and not self.dist.is_main:
-                    ada.sign_sum, ada.count = 0.0, 0.0
+                _count_accumulators_once(ada, self.dist)
         self.z_dim = G.z_dim
 
     @property

@@ -10,7 +10,10 @@ output: ``lerp(nearest_up2(avg_pool2(x)), x, alpha)``.
 
 Objective: ``loss='wgan-gp'`` (WGAN loss, gradient penalty lambda ``gp_lambda`` toward norm 1 on
 random interpolates, drift ``drift`` · D(x)²) or ``loss='r1'`` (non-saturating logistic + R1 with
-weight gamma/2 on reals, every step). Style-mixing regularization with probability
+weight gamma/2 on reals, every step). Optional augmentation (``augment_pipe``, with ``ada`` its
+controller), as StyleGAN2-ADA: every image D sees is augmented — the penalty of WGAN-GP is
+taken between augmented reals and fakes, R1 is the gradient of D(augment(x)) with respect to the
+reals x. Style-mixing regularization with probability
 ``style_mixing_prob`` (0.9): those images take the ws of a second z from a random crossover layer
 among the layers in use. G EMA with half-life ``ema_kimg``. Adam (0, 0.99) as the paper.
 
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 from gan_core.data.dataset import ImageDataset
 from gan_core.models.stylegan1 import Discriminator, Generator
 from gan_core.train import distributed as ddp
+from gan_core.train.augment import augment_state, restore_augment_state
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import r1_penalty
 from gan_core.train.snapshot import load_optimizer_state, save_snapshot
@@ -108,13 +112,18 @@ class ProgressiveTrainer:
     """Holds G, D, G_ema, optimizers and the schedule; ``step()`` runs one iteration."""
 
     def __init__(self, opts: ProgressiveOptions, resume: str | Path | None = None,
-                 dataset: ImageDataset | None = None, dist: ddp.DistInfo | None = None) -> None:
+                 dataset: ImageDataset | None = None, dist: ddp.DistInfo | None = None,
+                 augment_pipe: torch.nn.Module | None = None, ada: Any = None) -> None:
         """``dataset``: an already opened dataset of ``opts.data`` (default: open it here);
-        ``dist``: the process group this trainer is one process of (default: alone)."""
+        ``dist``: the process group this trainer is one process of (default: alone);
+        ``augment_pipe``: augments every image D sees; ``ada``: an ``AdaController`` of that pipe
+        (its p and accumulators are part of ``training_state`` and restored on resume)."""
         if opts.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {opts.loss!r}")
         self.o = opts
         self.dist = dist if dist is not None else ddp.DistInfo()
+        self.augment_pipe = augment_pipe.to(opts.device) if augment_pipe is not None else None
+        self.ada = ada
         self.device = torch.device(opts.device)
         self.dataset = dataset if dataset is not None else ImageDataset(opts.data, xflip=opts.mirror)
         res = self.dataset.resolution
@@ -216,19 +225,29 @@ class ProgressiveTrainer:
         real = self._reals(gen, batch)
         with torch.no_grad():
             fake = self._fake(gen, batch)
-        d_real, d_fake = self.D(real), self.D(fake)
+        aug = self.augment_pipe
         stats: dict[str, float] = {}
         if o.loss == "wgan-gp":
+            if aug is not None:   # D sees augmented images; the penalty is taken between them
+                real, fake = aug(real), aug(fake)
+            d_real, d_fake = self.D(real), self.D(fake)
             eps = torch.rand([batch, 1, 1, 1], generator=gen).to(self.device)
-            mixed = (real + eps * (fake - real)).requires_grad_(True)
+            mixed = (real + eps * (fake - real)).detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self.D(mixed).sum(), mixed, create_graph=True)
             gp = (grad.flatten(1).norm(dim=1) - 1).square()
             d_loss = (d_fake - d_real).mean() + o.gp_lambda * gp.mean() + o.drift * d_real.square().mean()
             stats["gp"] = float(gp.detach().mean())
         else:
-            penalty, _ = r1_penalty(self.D, real)
+            if aug is None:
+                d_real, d_fake = self.D(real), self.D(fake)
+                penalty, _ = r1_penalty(self.D, real)
+            else:   # R1 of D(augment(x)) with respect to the reals x, as StyleGAN2-ADA
+                penalty, d_real = r1_penalty(lambda x: self.D(aug(x)), real)
+                d_fake = self.D(aug(fake))
             d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean() + o.r1_gamma / 2 * penalty.mean()
             stats["r1"] = float(penalty.detach().mean())
+        if self.ada is not None:
+            self.ada.accumulate(d_real)
         self.D_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self._average_gradients(self.D)
@@ -236,7 +255,8 @@ class ProgressiveTrainer:
         # G
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
-        d_gen = self.D(self._fake(gen, batch, update_emas=True))  # also tracks w_avg for truncation
+        img = self._fake(gen, batch, update_emas=True)  # also tracks w_avg for truncation
+        d_gen = self.D(aug(img) if aug is not None else img)
         g_loss = -d_gen.mean() if o.loss == "wgan-gp" else F.softplus(-d_gen).mean()
         self.G_opt.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -248,6 +268,9 @@ class ProgressiveTrainer:
         batch = self.batch
         self.cur_nimg += batch
         self.iteration += 1
+        if self.ada is not None:   # p follows D's view of the reals, one update per interval of iterations
+            reduce = (lambda t: ddp.all_reduce_sum(t.to(self.device), self.dist)) if self.dist.enabled else None
+            self.ada.update(self.iteration, batch, reduce=reduce)
         ema_update(self.G_ema, self.G, ema_beta(batch, o.ema_kimg, self.cur_nimg))
         self._apply_schedule()
         stats.update(d_loss=float(d_loss.detach()), g_loss=float(g_loss.detach()), step=self.step_idx,
@@ -271,7 +294,8 @@ class ProgressiveTrainer:
     def training_state(self) -> dict[str, Any]:
         return {"kind": "stylegan1-progressive", "options": self.o.to_dict(), "cur_nimg": self.cur_nimg,
                 "iteration": self.iteration, "step": self.step_idx, "alpha": self.alpha,
-                "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict()}
+                "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
+                "augment": augment_state(self.augment_pipe, self.ada)}
 
     def save_snapshot(self, path: str | Path | None = None) -> Path:
         if path is None:
@@ -294,6 +318,7 @@ class ProgressiveTrainer:
         self.D_opt = torch.optim.Adam(self.D.parameters(), lr=self.o.lr, betas=self.o.betas)
         load_optimizer_state(self.G_opt, ts["G_opt"])
         load_optimizer_state(self.D_opt, ts["D_opt"])
+        restore_augment_state(self.augment_pipe, self.ada, ts.get("augment"))
         step, alpha = schedule(self.cur_nimg, self.start_step, self.final_step, self.phase_nimg)
         if (step, alpha) != (int(ts["step"]), float(ts["alpha"])) or (self.G.step, self.G.alpha) != (step, alpha):
             raise ValueError(f"{path}: its step/alpha ({ts['step']}, {ts['alpha']}) do not match the schedule at "

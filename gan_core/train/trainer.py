@@ -23,7 +23,7 @@ from gan_core.data.dataset import ImageDataset
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
-from gan_core.train.augment import AdaController, AugmentPipe
+from gan_core.train.augment import make_augmentation, restore_augment_state
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import StyleGANLoss, lazy_adam_params
 from gan_core.train.protocol import TickStats
@@ -167,15 +167,8 @@ class Trainer(TickStats):
         for net in (self.G, self.D, self.G_ema):
             ddp.broadcast_module(net, self.dist)
 
-        self.augment_pipe: AugmentPipe | None = None
-        self.ada: AdaController | None = None
-        if o.aug != "noaug":
-            self.augment_pipe = AugmentPipe().to(dev)
-            if o.aug == "fixed":
-                self.augment_pipe.set_p(o.p)
-            else:
-                self.ada = AdaController(self.augment_pipe, target=o.target, interval=o.ada_interval,
-                                         ada_kimg=o.ada_kimg)
+        self.augment_pipe, self.ada = make_augmentation(o.aug, p=o.p, target=o.target, interval=o.ada_interval,
+                                                        ada_kimg=o.ada_kimg, device=dev)
         self.loss = StyleGANLoss(self.G, self.D, self.augment_pipe, r1_gamma=o.gamma, style_mixing_prob=o.style_mixing,
                                  pl_weight=o.pl_weight, blur_init_sigma=o.blur_sigma, blur_fade_kimg=o.blur_fade_kimg,
                                  on_real_logits=self.ada.accumulate if self.ada is not None else None)
@@ -200,11 +193,7 @@ class Trainer(TickStats):
             self.wall_offset = float(ts.get("wall_s", 0.0))
             load_optimizer_state(self.G_opt, ts["G_opt"])
             load_optimizer_state(self.D_opt, ts["D_opt"])
-            aug = ts.get("augment") or {}
-            if self.ada is not None and "sign_sum" in aug:
-                self.ada.load_state_dict(aug)
-            elif self.augment_pipe is not None and o.aug == "ada" and "p" in aug:
-                self.augment_pipe.set_p(float(aug["p"]))
+            restore_augment_state(self.augment_pipe, self.ada, ts.get("augment"))
             if ts.get("pl_mean") is not None:
                 self.loss.pl_mean = torch.as_tensor(ts["pl_mean"]).to(dev).clone()
         # Starting from networks without their training state (a --generator-only file, an official

@@ -39,7 +39,7 @@ def _rows(run):
 def _check_contract(run, cfg, state="finished"):
     opts = json.loads((run / "training_options.json").read_text())
     assert opts["cfg"] == cfg and opts["dataset"]["resolution"] == 16
-    assert opts["aug"] == (None if cfg == "stylegan1" else "noaug")     # BigGAN: off unless asked for
+    assert opts["aug"] == "noaug"     # off unless asked for, as in both papers
     rows = _rows(run)
     assert rows and all(list(r)[:len(STATS_KEYS)] == list(STATS_KEYS) for r in rows)
     for r in rows:  # values that do not apply to these families are null, the losses finite
@@ -86,9 +86,10 @@ def test_stylegan1_two_phases_contract_and_snapshot(data, tmp_path):
     assert img.shape == (1, 3, 16, 16) and torch.isfinite(img).all()
 
 
-def test_stylegan1_resume_continues_exactly(data, tmp_path):
+@pytest.mark.parametrize("aug", [[], ["--aug", "ada", "--target", "0"]], ids=["noaug", "ada"])
+def test_stylegan1_resume_continues_exactly(aug, data, tmp_path):
     args = ["--cfg", "stylegan1", "--loss", "r1", "--data", str(data / "lab16.zip"), "--batch", "4",
-            "--phase-kimg", "0.012", "--tick", "0.008"] + NET
+            "--phase-kimg", "0.012", "--tick", "0.008"] + aug + NET
     full, part = tmp_path / "full", tmp_path / "part"
     assert main(["train", "--run-dir", str(full), "--kimg", "0.028"] + args) == 0
     assert main(["train", "--run-dir", str(part), "--kimg", "0.02"] + args) == 0
@@ -101,6 +102,10 @@ def test_stylegan1_resume_continues_exactly(data, tmp_path):
     rows = _rows(part)
     assert rows[-1]["step"] == 7 and rows[-1]["loss_r1"] is not None
     assert "starting at kimg 0.020" in (part / "log.txt").read_text()
+    if aug:   # ADA raised p (r_t above the target 0) in both parts, and the resumed run carried it on
+        p = cb.training_state["augment"]["p"]
+        assert p > 0 and p == ca.training_state["augment"]["p"] and rows[-1]["augment_p"] == p
+        assert "augment ada" in (part / "log.txt").read_text()
 
 
 def test_biggan_trains_writes_contract_and_snapshot(data, tmp_path):
@@ -132,7 +137,8 @@ def test_biggan_deep_one_step(data, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--cfg", "biggan", "--data", "{plain}"], "needs a labelled dataset"),
-    (["--cfg", "stylegan1", "--data", "{lab}", "--aug", "ada"], "--aug does not apply to --cfg stylegan1"),
+    (["--cfg", "stylegan1", "--data", "{lab}", "--aug", "fixed", "--p", "-1"], "--p must be in [0, 1]"),
+    (["--cfg", "stylegan1", "--data", "{lab}", "--dlr", "0.001"], "--dlr does not apply to --cfg stylegan1"),
     (["--cfg", "biggan", "--data", "{lab}", "--aug", "fixed", "--p", "2"], "--p must be in [0, 1]"),
     (["--cfg", "biggan", "--data", "{lab}", "--loss", "r1"], "--loss is a stylegan1 option"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--d-steps", "3"], "--d-steps is a biggan/biggan-deep option"),

@@ -110,10 +110,10 @@ def test_two_process_biggan_trains_in_sync_and_resumes_exactly(tiny_zip, tmp_pat
 
 @pytest.mark.slow
 def test_two_process_stylegan1_trains_in_sync_and_resumes_exactly(tiny_zip, tmp_path):
-    """Progressive growing under torchrun: through a fade-in, in sync, and an exact resume."""
+    """Progressive growing under torchrun, with ADA: through a fade-in, in sync, and an exact resume."""
     args = ["--cfg", "stylegan1", "--batch", "4", "--start-res", "8", "--phase-kimg", "0.016", "--cbase", "128",
             "--cmax", "16", "--map", "2", "--zdim", "16", "--wdim", "16", "--tick", "0.008", "--no-progress",
-            "--device", "cpu"]
+            "--device", "cpu", "--aug", "ada", "--target", "0"]
     run = tmp_path / "run"
     torchrun("--data", tiny_zip, "--run-dir", run, "--kimg", "0.028", *args)   # 8² stable, then 16² fading in
     log = (run / "log.txt").read_text()
@@ -122,6 +122,8 @@ def test_two_process_stylegan1_trains_in_sync_and_resumes_exactly(tiny_zip, tmp_
     ts = full.training_state
     assert ts["cur_nimg"] == 28 and ts["iteration"] == 7 and ts["step"] == 2 and ts["alpha"] == 0.75
     assert ts["world_size"] == 2 and len(ts["ranks"]) == 2
+    p = ts["augment"]["p"]   # ADA: one p from both processes' logits
+    assert p > 0 and ts["ranks"][0]["augment"]["p"] == ts["ranks"][1]["augment"]["p"] == p
 
     part = tmp_path / "part"
     torchrun("--data", tiny_zip, "--run-dir", part, "--kimg", "0.016", *args)   # the resume crosses into the fade-in

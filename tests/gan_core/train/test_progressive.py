@@ -79,3 +79,37 @@ def test_resume_mid_fade_in_continues_exactly(tiny_zip, tmp_path):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
     for a, b in zip(full.D.state_dict().values(), resumed.D.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "r1"])
+def test_augmentation_reaches_every_image_d_sees_and_ada_moves_p(tiny_zip, tmp_path, loss):
+    from gan_core.train.augment import AdaController, AugmentPipe
+    pipe = AugmentPipe()
+    pipe.set_p(1.0)
+    t = ProgressiveTrainer(_opts(tiny_zip, tmp_path, loss=loss), augment_pipe=pipe)
+    seen = []
+    forward = t.D.forward
+    t.D.forward = lambda x, *a, **k: seen.append(x.detach().clone()) or forward(x, *a, **k)
+    calls = []
+    pipe_forward = pipe.forward
+    pipe.forward = lambda x: calls.append(x.shape[0]) or pipe_forward(x)
+    g0 = [p.detach().clone() for p in t.G.synthesis.parameters()]
+    t.step()
+    # D step: real and fake augmented (R1 differentiates D(augment(x)) through the pipe), G step: fake
+    assert len(calls) == 3 and len(seen) == (4 if loss == "wgan-gp" else 3)  # + WGAN-GP's interpolates
+    assert t.training_state()["augment"] == {"p": 1.0}
+    # G's loss reaches G through the augmentation (it is differentiable): a zero gradient leaves Adam still
+    assert any(not torch.equal(a, b) for a, b in zip(g0, t.G.synthesis.parameters()))
+    # ADA: D's real logits steer p; resume restores it with the accumulators
+    pipe = AugmentPipe()
+    ada = AdaController(pipe, target=-1.0, interval=2, ada_kimg=0.01)   # any r_t is above the target
+    t = ProgressiveTrainer(_opts(tiny_zip, tmp_path / "ada", loss=loss), augment_pipe=pipe, ada=ada)
+    t.step()
+    t.step()
+    assert pipe.p_value() == pytest.approx(4 * 2 / 10) and ada.last_rt is not None   # one update, 2 steps of 4
+    t.step()
+    snap = t.save_snapshot()
+    pipe2 = AugmentPipe()
+    ada2 = AdaController(pipe2, target=-1.0, interval=2, ada_kimg=0.01)
+    resumed = ProgressiveTrainer(resume_options(snap), resume=snap, augment_pipe=pipe2, ada=ada2)
+    assert pipe2.p_value() == pipe.p_value() and ada2.count == ada.count == 4
