@@ -58,13 +58,15 @@ def add_parser(sub) -> None:
       "run's own options; options given here change them")
     a("--seed", type=int, default=None, help="random seed (default 0)")
     a("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    a("--gpus", type=int, default=None, help="number of processes/GPUs (default 1; >1 starts them, or use "
+      "torchrun); --batch is split over them")
     a("--no-progress", action="store_true", help="no progress bar (log lines instead)")
 
 
 # argparse dest -> DistillOptions field, where the names differ
 _FIELD = {"dlr": "lr_D", "trunc": "truncation_psi"}
 # Not options of the run (where it goes, what runs it, how it reports).
-_NOT_OPTIONS = {"command", "outdir", "run_dir", "resume", "device", "no_progress"}
+_NOT_OPTIONS = {"command", "outdir", "run_dir", "resume", "device", "no_progress", "gpus"}
 # What the student and D are built with: a resume takes them from the snapshot.
 _BUILT_IN = {"channels", "d_cbase", "d_cmax"}
 
@@ -113,13 +115,25 @@ def distill_options(args) -> dict:
     return base
 
 
+def _distill(opts, progress: bool) -> None:
+    from gan_core.train.distill import distill
+
+    distill(opts, progress=progress)
+
+
 def run(args) -> int:
+    from gan_core.cli.processes import USER_ERRORS, SpawnedProcessFailed, run_local_processes
     from gan_core.io import CheckpointError
     from gan_core.train.distill import DistillOptions, distill
     from gan_core.train.rundir import next_run_dir
 
+    world_env = int(os.environ.get("WORLD_SIZE", "1"))
     try:
         fields = distill_options(args)
+        if args.gpus is not None and args.gpus < 1:
+            raise ValueError(f"--gpus must be at least 1, got {args.gpus}")
+        if world_env > 1 and args.gpus not in (None, world_env):
+            raise ValueError(f"--gpus {args.gpus} does not match torchrun's {world_env} processes")
     except ValueError as e:
         raise CliError(str(e)) from None
     device = resolve_device(args.device)
@@ -128,13 +142,22 @@ def run(args) -> int:
         run_dir = args.resume
     if run_dir is None:
         run_dir = str(next_run_dir(args.outdir, f"distill-{Path(fields['teacher']).stem}-b{fields.get('batch', 8)}"))
+    progress = not args.no_progress
     try:
         opts = DistillOptions(**fields, run_dir=str(run_dir), device=str(device), resume=args.resume).check()
-        state = distill(opts, progress=not args.no_progress)
+        if (args.gpus or 1) > 1 and world_env == 1:
+            run_local_processes(_distill, args.gpus, opts, progress, user_errors=USER_ERRORS + ("ValueError",))
+            state = "done"
+        else:
+            state = distill(opts, progress=progress)
     except (CheckpointError, ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - one line here, the traceback is in log.txt
-        print(f"ganscope distill: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        if isinstance(e, CliError):
+            raise
+        what = str(e) if isinstance(e, SpawnedProcessFailed) else f"{type(e).__name__}: {e}"
+        print(f"ganscope distill: failed: {what}", file=sys.stderr)
         return 1
-    print(f"ganscope distill: {state} ({run_dir})")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"ganscope distill: {state} ({run_dir})")
     return 0

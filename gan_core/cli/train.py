@@ -7,14 +7,13 @@ its saved options; options given on the command line override them (e.g. a large
 """
 from __future__ import annotations
 
-import logging
 import os
-import socket
 import sys
 from pathlib import Path
 
 from gan_core.cli.common import (CliError, check_resume_path, finite_float, refuse_built_in_change,
                                  saved_run_options)
+from gan_core.cli.processes import SpawnedProcessFailed, run_local_processes
 
 # CLI flag -> TrainOptions field, for the flags whose names differ
 _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview_interval": "preview_interval",
@@ -168,69 +167,10 @@ def _check_family_flags(args, cfg: str) -> None:
         raise ValueError(f"--cfg {cfg} is always class-conditional: drop --cond false")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spawned(rank: int, world: int, port: int, opts, progress: bool) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                      LOCAL_RANK=str(rank))
+def _train(opts, progress: bool) -> None:
     from gan_core.train import train
 
-    train(opts, progress=progress and rank == 0)
-
-
-# Errors about the user's input (options, data, checkpoints), found by their class name in a
-# spawned process's traceback: reported as one line, as in a one-process run.
-_USER_ERRORS = ("OptionError", "DatasetError", "CheckpointError", "FileNotFoundError")
-
-
-class SpawnedProcessFailed(Exception):
-    """A training process started by ``--gpus N`` failed (its error in one line)."""
-
-
-def _spawned_error(e) -> Exception:
-    """A one-line error from a spawned process's ``ProcessRaisedException``, whose message is the
-    process's whole traceback: its last line is ``module.Class: message``."""
-    lines = [line for line in e.msg.strip().splitlines() if line.strip()]
-    name, _, message = (lines[-1] if lines else "").partition(": ")
-    short = name.rsplit(".", 1)[-1]
-    if short in _USER_ERRORS:
-        return CliError(message)
-    return SpawnedProcessFailed(f"process {e.error_index}: {short}: {message}")
-
-
-def _spawn_local(opts, progress: bool) -> int:
-    """Run ``opts.gpus`` training processes on this machine; SIGINT/SIGTERM are passed on to them
-    (each stops cleanly with a snapshot) instead of killing this parent first."""
-    import signal
-
-    import torch.multiprocessing as mp
-
-    # torch logs a warning for each peer it terminates after one failed; the error itself is reported
-    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
-    ctx = mp.start_processes(_spawned, args=(opts.gpus, _free_port(), opts, progress), nprocs=opts.gpus,
-                             join=False, start_method="spawn")
-
-    def forward(signum, _frame):
-        for proc in ctx.processes:
-            if proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not ctx.join():
-            pass
-    except mp.ProcessRaisedException as e:
-        raise _spawned_error(e) from None
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print("ganscope train: done")
-    return 0
+    train(opts, progress=progress)
 
 
 def run(args) -> int:
@@ -250,7 +190,9 @@ def run(args) -> int:
     progress = not args.no_progress
     try:
         if opts.gpus > 1 and world_env == 1:
-            return _spawn_local(opts, progress)
+            run_local_processes(_train, opts.gpus, opts, progress)
+            print("ganscope train: done")
+            return 0
         if world_env > 1 and args.gpus is not None and args.gpus != world_env:
             raise CliError(f"--gpus {args.gpus} does not match torchrun's {world_env} processes")
         if world_env > 1:

@@ -16,11 +16,16 @@ made on the fly from the teacher's image ``T``:
 * a perceptual loss (``perceptual``) on the final image when ``perceptual_net`` names a local
   VGG-style weights file (:mod:`gan_core.train.perceptual`); without one it is off.
 
-``distill(opts)`` writes the same run directory as ``ganscope train`` (:mod:`gan_core.train.
-rundir`: training_options.json, stats.jsonl, live_preview.png — teacher and student side by
-side —, live_status.json, control.json, native snapshots with the student as G and G_ema and the
-discriminator as D, log.txt), so the app's Training panel can follow it. ``ganscope distill`` is
-its command line.
+``distill(opts)`` runs it through the training loop of ``ganscope train``
+(:mod:`gan_core.train.loop`, with :class:`DistillRunTrainer` as its trainer) and writes the same
+run directory (:mod:`gan_core.train.rundir`: training_options.json, stats.jsonl,
+live_preview.png — teacher and student side by side —, live_status.json, control.json, native
+snapshots with the student as G and G_ema and the discriminator as D, log.txt), so the app's
+Training panel can follow it. ``ganscope distill`` is its command line.
+
+Several processes (``torchrun``, or ``ganscope distill --gpus N``): each draws its own
+``batch / N`` latents per step (its own latent generator, kept in the snapshot), and the student's
+and D's gradients are averaged before every Adam step.
 """
 from __future__ import annotations
 
@@ -38,9 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_core.models.haar import image_to_wavelets, wavelets_to_image
-from gan_core.progress import advance_to, kimg_bar
-from gan_core.train.rundir import RunDirectory, cpu_mem_gb, image_grid, snapshot_name
-from gan_core.train.snapshot import load_optimizer_state
+from gan_core.train import distributed as ddp
+from gan_core.train.protocol import TickStats
+from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
+from gan_core.train.snapshot import load_optimizer_state, rng_state, set_rng_state
 
 CFG_NAME = "mobilestylegan-distill"
 
@@ -116,11 +122,16 @@ def build_student(teacher: nn.Module, channels: list[int] | None = None) -> nn.M
 class Distiller:
     """One distillation session's networks, optimizers and step (no files; see :func:`distill`)."""
 
-    def __init__(self, opts: DistillOptions, teacher: nn.Module | None = None) -> None:
+    def __init__(self, opts: DistillOptions, teacher: nn.Module | None = None,
+                 dist: ddp.DistInfo | None = None) -> None:
         import gan_core
         from gan_core.models.stylegan2 import Discriminator
 
         self.o = opts.check()
+        self.dist = dist if dist is not None else ddp.DistInfo()
+        if opts.batch % self.dist.world_size:
+            raise ValueError(f"--batch {opts.batch} must be a multiple of the number of processes "
+                             f"({self.dist.world_size})")
         self.device = torch.device(opts.device)
         torch.manual_seed(opts.seed)
         T = teacher if teacher is not None else gan_core.load_generator(opts.teacher, device=self.device)
@@ -150,7 +161,8 @@ class Distiller:
         self.scales = [4] + [b.resolution for b in self.G.synthesis.layers]
         self.cur_nimg = 0
         self.step_idx = 0
-        self._gen = torch.Generator().manual_seed(opts.seed)
+        # each process its own latents (process 0 those of a one-process run)
+        self._gen = torch.Generator().manual_seed(opts.seed + 1_000_003 * self.dist.rank)
         self._stats: dict[str, list[float]] = {}
 
     # -- targets ---------------------------------------------------------------------------------
@@ -196,7 +208,7 @@ class Distiller:
     # -- one step --------------------------------------------------------------------------------
 
     def step(self) -> dict[str, float]:
-        o, n = self.o, self.o.batch
+        o, n = self.o, self.o.batch // self.dist.world_size
         z = torch.randn([n, self.G.z_dim], generator=self._gen).to(self.device)
         seed = int(torch.randint(0, 2 ** 62, [1], generator=self._gen))
         img_t, ws, noises = self.teacher_and_student_inputs(z, seed)
@@ -218,6 +230,8 @@ class Distiller:
             stats["loss_G_gan"] = float(lg.detach())
         self.opt_G.zero_grad(set_to_none=True)
         loss.backward()
+        if self.dist.enabled:
+            ddp.average_gradients(list(self.G.synthesis.parameters()), self.dist)
         self.opt_G.step()
         stats["loss_G"] = float(loss.detach())
         stats["distance"] = float(F.l1_loss(img_s.detach(), img_t))
@@ -231,9 +245,11 @@ class Distiller:
                 stats["loss_r1"] = float(pen.mean().detach())
             self.opt_D.zero_grad(set_to_none=True)
             ld.backward()
+            if self.dist.enabled:
+                ddp.average_gradients(list(self.D.parameters()), self.dist)
             self.opt_D.step()
             stats["loss_D"] = float(ld.detach())
-        self.cur_nimg += n
+        self.cur_nimg += o.batch
         self.step_idx += 1
         for k, v in stats.items():
             self._stats.setdefault(k, []).append(v)
@@ -276,19 +292,24 @@ class Distiller:
 
     # -- snapshots ---------------------------------------------------------------------------------
 
-    def save_snapshot(self, path: Path) -> Path:
+    def training_state(self) -> dict[str, Any]:
+        return {"kind": CFG_NAME, "options": _plain_options(self.o), "cur_nimg": self.cur_nimg,
+                "step": self.step_idx, "G_opt": self.opt_G.state_dict(), "D_opt": self.opt_D.state_dict(),
+                "gen": self._gen.get_state()}
+
+    def save_snapshot(self, path: Path, extra_state: dict[str, Any] | None = None) -> Path:
+        """The student as G and G_ema, D, and the training state (plus ``extra_state``)."""
         from gan_core.train.snapshot import save_snapshot
 
-        state = {"kind": CFG_NAME, "options": _plain_options(self.o), "cur_nimg": self.cur_nimg,
-                 "step": self.step_idx, "G_opt": self.opt_G.state_dict(), "D_opt": self.opt_D.state_dict(),
-                 "gen": self._gen.get_state()}
         G = self.G.eval()
         try:
-            return save_snapshot(path, G=G, D=self.D, G_ema=G, training_state=state)
+            return save_snapshot(path, G=G, D=self.D, G_ema=G,
+                                 training_state={**self.training_state(), **(extra_state or {})})
         finally:
             self.G.train()
 
-    def load_snapshot(self, path: str | Path) -> None:
+    def load_snapshot(self, path: str | Path) -> dict[str, Any]:
+        """Continue from a snapshot of a distillation run; returns its training state."""
         import gan_core
 
         ck = gan_core.load_checkpoint(path, device=self.device)
@@ -302,6 +323,122 @@ class Distiller:
         self.cur_nimg, self.step_idx = int(ts["cur_nimg"]), int(ts["step"])
         self._gen.set_state(ts["gen"].to(torch.uint8))
         self.resumed_options = ts.get("options")   # to log what this resume changed
+        return ts
+
+
+class DistillRunTrainer(TickStats):
+    """A :class:`Distiller` in the run-directory loop of ``ganscope train``
+    (``gan_core.train.protocol.LoopTrainer``): ticks, previews, control.json, signals and
+    snapshots as every training run, in one process or several."""
+
+    dataset = None     # no training images: the teacher makes the targets (no reals.png)
+
+    def __init__(self, opts: DistillOptions, teacher: nn.Module | None = None,
+                 dist_info: ddp.DistInfo | None = None) -> None:
+        from gan_core.train.trainer import pick_device
+
+        self.start_time = time.time()
+        hint = "cuda" if opts.device.startswith("cuda") or (opts.device == "auto" and torch.cuda.is_available()) \
+            else "cpu"
+        self.dist = dist_info if dist_info is not None else ddp.init_from_env(hint)
+        self.device = pick_device(opts.device, self.dist.local_rank)
+        opts = dataclasses.replace(opts, device=str(self.device))
+        self.run: RunDirectory | None = None
+        if self.dist.is_main:
+            if not opts.run_dir:
+                raise ValueError("distill: give a run directory (run_dir)")
+            self.run = RunDirectory(opts.run_dir, opts.kimg)
+            self.run.clean_temporaries()
+            self.run.write_status(state="starting")
+        self.stats: dict[str, list[Any]] = {}
+        self.tick = 0
+        self.wall_offset = 0.0
+        self.last_snapshot_nimg: int | None = None
+        try:
+            self.d = Distiller(opts, teacher=teacher, dist=self.dist)
+            for net in (self.d.G, self.d.D):
+                ddp.broadcast_module(net, self.dist)
+            if opts.resume:
+                from gan_core.train.snapshot import resolve_resume
+                self._resume(self.d.load_snapshot(resolve_resume(opts.resume)))
+            if self.run is not None:
+                self.run.write_options({**_plain_options(opts), "world_size": self.dist.world_size})
+        except BaseException as e:
+            if self.run is not None:
+                self.run.log(traceback.format_exc().rstrip(), echo=False)
+                self.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
+            raise
+        self.o = self.d.o
+
+    def _resume(self, ts: dict[str, Any]) -> None:
+        self.tick = int(ts.get("tick", 0))
+        self.wall_offset = float(ts.get("wall_s", 0.0))
+        own = ddp.own_process_state(ts, self.dist)
+        if own is not None and "gen" in own:      # this process's own state (several processes)
+            self.d._gen.set_state(own["gen"].to(torch.uint8))
+        if own is not None and own.get("rng") is not None:
+            set_rng_state(own["rng"])
+        elif self.dist.enabled:   # another process count than the snapshot's: new latent streams
+            self.d._gen.manual_seed(self.d.o.seed + 1_000_003 * self.dist.rank + 7919 * self.d.step_idx)
+
+    # -- the trainer protocol ----------------------------------------------------------------------
+    @property
+    def cur_nimg(self) -> int:
+        return self.d.cur_nimg
+
+    @property
+    def step_idx(self) -> int:
+        return self.d.step_idx
+
+    def step(self) -> None:
+        self.d.step()
+
+    def tick_stats(self) -> dict[str, Any]:
+        s = self.d.take_stats()
+        s["distance_eval"] = self.d.distance()
+        return {"loss_G": s.pop("loss_G", None), "loss_D": s.pop("loss_D", None), "loss_r1": s.pop("loss_r1", None),
+                "loss_pl": None, "augment_p": None, **s}
+
+    def describe(self) -> str:
+        d, o = self.d, self.d.o
+        procs = f" ({self.dist.world_size} processes × {o.batch // self.dist.world_size})" if self.dist.enabled else ""
+        return (f"distilling {o.teacher} ({d.T.img_resolution}², "
+                f"{sum(p.numel() for p in d.T.synthesis.parameters())} synthesis parameters) into MobileStyleGAN "
+                f"channels {d.G.config()['channels']} ({sum(p.numel() for p in d.G.synthesis.parameters())} "
+                f"parameters) for {o.kimg:g} kimg, batch {o.batch}{procs}; perceptual loss "
+                f"{'on' if d.perceptual is not None else 'off'}; shared noise "
+                f"{'yes' if d.share_noise else 'no (teacher noise layers do not match)'}; device {self.device}"
+                + (f"; starting at kimg {d.cur_nimg / 1000:.3f}" if d.cur_nimg else "") + _changed_note(d))
+
+    def render_grid(self) -> np.ndarray:
+        return self.d.render_grid()
+
+    def save_snapshot(self) -> Path | None:
+        """With several processes every one must call it (their latent generators are gathered)."""
+        mine = {"gen": self.d._gen.get_state(), "rng": rng_state()}
+        ranks = ddp.gather_objects(mine, self.dist) if self.dist.enabled else None
+        self.last_snapshot_nimg = self.cur_nimg
+        if self.run is None:
+            return None
+        name = snapshot_name(self.cur_nimg)
+        extra = {"tick": self.tick, "wall_s": self.wall_s(), "world_size": self.dist.world_size, "rng": rng_state()}
+        if ranks is not None:
+            extra["ranks"] = ranks
+        path = self.d.save_snapshot(self.run.file(name), extra)
+        self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
+        self.run.latest_snapshot_path = path
+        self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
+        self.run.prune_snapshots(self.o.keep_snapshots)
+        return path
+
+    def wall_s(self) -> float:
+        return self.wall_offset + time.time() - self.start_time
+
+    def ranks_in_sync(self) -> bool:
+        return ddp.networks_in_sync([self.d.G, self.d.D], self.dist, self.device)
+
+    def close(self) -> None:
+        pass
 
 
 def _plain_options(o: DistillOptions) -> dict[str, Any]:
@@ -311,25 +448,31 @@ def _plain_options(o: DistillOptions) -> dict[str, Any]:
     return d
 
 
-def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | None = None) -> str:
-    """Run a distillation session into ``opts.run_dir``; returns 'finished' or 'stopped'."""
-    from gan_core.train.loop import _stop_on_signals
+def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | None = None,
+            dist_info: ddp.DistInfo | None = None) -> str:
+    """Run (or continue) a distillation session into ``opts.run_dir`` in the training loop of
+    ``ganscope train``; returns 'finished' or 'stopped'. On an error the run's live_status says
+    'failed' with the message, log.txt gets the traceback, and it re-raises."""
+    from gan_core.train.host_memory import keep_freed_memory
+    from gan_core.train.loop import TrainingLoop
 
-    if not opts.run_dir:
-        raise ValueError("distill: give a run directory (run_dir)")
-    run = RunDirectory(opts.run_dir, opts.kimg)
-    run.clean_temporaries()
+    trainer = DistillRunTrainer(opts, teacher=teacher, dist_info=dist_info)
+    if trainer.device.type == "cpu":
+        keep_freed_memory()
+    finished_cleanly = False
     try:
-        d = Distiller(opts, teacher=teacher)
-        if opts.resume:
-            from gan_core.train.snapshot import resolve_resume
-            d.load_snapshot(resolve_resume(opts.resume))
-        run.write_options(_plain_options(opts))
-        return _loop(d, run, progress, _stop_on_signals)
+        state = TrainingLoop(trainer, progress=progress).run()
+        finished_cleanly = True
+        return state
     except BaseException as e:
-        run.log(traceback.format_exc().rstrip(), echo=False)
-        run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
+        if trainer.run is not None:
+            trainer.run.log(traceback.format_exc().rstrip(), echo=False)
+            trainer.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
         raise
+    finally:
+        trainer.close()
+        if dist_info is None:
+            ddp.shutdown(trainer.dist, finished_cleanly)
 
 
 def _changed_note(d: Distiller) -> str:
@@ -337,83 +480,3 @@ def _changed_note(d: Distiller) -> str:
 
     changed = changed_options(getattr(d, "resumed_options", None), _plain_options(d.o))
     return "; options changed on resume: " + ", ".join(changed) if changed else ""
-
-
-def _loop(d: Distiller, run: RunDirectory, progress: bool, stop_on_signals) -> str:
-    o = d.o
-    total = int(round(o.kimg * 1000))
-    flag = {"stop": False, "signal": None}
-    paused = False
-    t_start = time.time()
-    run.log(f"distilling {o.teacher} ({d.T.img_resolution}², {sum(p.numel() for p in d.T.synthesis.parameters())} "
-            f"synthesis parameters) into MobileStyleGAN channels {d.G.config()['channels']} "
-            f"({sum(p.numel() for p in d.G.synthesis.parameters())} parameters) for {o.kimg:g} kimg, batch {o.batch}; "
-            f"perceptual loss {'on' if d.perceptual is not None else 'off'}; shared noise "
-            f"{'yes' if d.share_noise else 'no (teacher noise layers do not match)'}"
-            + (f"; starting at kimg {d.cur_nimg / 1000:.3f}" if d.cur_nimg else "") + _changed_note(d), echo=not progress)
-
-    def preview(state: str, img_per_s=None, eta=None) -> None:
-        run.write_png("live_preview.png", d.render_grid())
-        snap = run.latest_snapshot_path
-        run.write_status(state=state, kimg=d.cur_nimg / 1000, img_per_s=img_per_s, eta_s=eta,
-                         latest_snapshot=None if snap is None else snap.name)
-
-    def snapshot() -> None:
-        path = run.file(snapshot_name(d.cur_nimg))
-        d.save_snapshot(path)
-        run.latest_snapshot_path = path
-        run.prune_snapshots(o.keep_snapshots)
-
-    preview("running")
-    last_preview = time.time()
-    tick, tick_nimg, tick_t, step_time = 0, d.cur_nimg, time.time(), 0.0
-    state = "finished"
-    last_snap_nimg = d.cur_nimg
-    bar = kimg_bar("distill", total, d.cur_nimg, enabled=progress)
-    with stop_on_signals(flag), bar:
-        while d.cur_nimg < total:
-            cmd = run.poll_control()
-            paused = True if cmd == "pause" else False if cmd == "resume" else paused
-            if cmd == "stop" or flag["stop"]:
-                state = "stopped"
-                break
-            if paused:
-                run.write_status(state="paused")
-                time.sleep(0.5)
-                continue
-            t0 = time.time()
-            d.step()
-            step_time += time.time() - t0
-            advance_to(bar, d.cur_nimg)
-            now = time.time()
-            if tick == 0 or d.cur_nimg >= total or d.cur_nimg >= tick_nimg + o.tick * 1000 \
-                    or now - tick_t >= o.tick_seconds:
-                n = d.cur_nimg - tick_nimg
-                ips = n / step_time if step_time > 0 else None
-                eta = (total - d.cur_nimg) / ips if ips else None
-                s = d.take_stats()
-                s["distance_eval"] = d.distance()
-                run.append_stats({"tick": tick, "kimg": d.cur_nimg / 1000, "total_kimg": o.kimg,
-                                  "wall_s": round(now - t_start, 3), "img_per_s": ips,
-                                  "sec_per_kimg": (now - tick_t) / (n / 1000) if n else None, "eta_s": eta,
-                                  "loss_G": s.get("loss_G"), "loss_D": s.get("loss_D"), "loss_r1": s.get("loss_r1"),
-                                  "cpu_mem_gb": cpu_mem_gb(), "timestamp": now, "step": d.step_idx,
-                                  **{k: v for k, v in s.items() if k not in ("loss_G", "loss_D", "loss_r1")}})
-                run.log(f"tick {tick:<4d} kimg {d.cur_nimg / 1000:<9.3f} loss_G {s.get('loss_G', float('nan')):.4f} "
-                        f"distance {s['distance_eval']:.4f}", echo=not progress)
-                tick += 1
-                tick_nimg, tick_t, step_time = d.cur_nimg, time.time(), 0.0
-                if o.snap > 0 and tick % o.snap == 0 and d.cur_nimg < total:
-                    snapshot()
-                    last_snap_nimg = d.cur_nimg
-                preview("running", ips, eta)
-                last_preview = time.time()
-            elif now - last_preview >= o.preview_interval:
-                preview("running")
-                last_preview = time.time()
-    if last_snap_nimg != d.cur_nimg or run.latest_snapshot_path is None:
-        snapshot()
-    why = f" ({flag['signal']})" if flag["signal"] else ""
-    run.log(f"{state}{why} at kimg {d.cur_nimg / 1000:.3f}", echo=not progress)
-    preview(state)
-    return state

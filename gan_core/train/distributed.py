@@ -141,6 +141,20 @@ def networks_in_sync(nets: list[torch.nn.Module], info: DistInfo, device: torch.
     return bool(torch.equal(lo, hi))
 
 
+def own_process_state(ts: dict | None, dist: DistInfo) -> dict | None:
+    """This process's part of a snapshot's ``training_state``: ``ranks[rank]`` when the snapshot
+    was written by as many processes, the one-process state (its ``rng``) for a one-process run
+    resumed alone, else None (the process count changed: each process starts new streams)."""
+    if not ts:
+        return None
+    ranks = ts.get("ranks")
+    if isinstance(ranks, list) and len(ranks) == dist.world_size:
+        return ranks[dist.rank]
+    if dist.world_size == 1 and ts.get("world_size", 1) == 1:
+        return {"rng": ts.get("rng")}
+    return None
+
+
 def gather_objects(obj, info: DistInfo) -> list:
     """``[obj of rank 0, obj of rank 1, ...]`` on every process (``[obj]`` without a group)."""
     if not info.enabled:

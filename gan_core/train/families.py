@@ -267,20 +267,6 @@ def _count_accumulators_once(ada, dist: ddp.DistInfo) -> None:
         ada.sign_sum, ada.count = 0.0, 0.0
 
 
-def _own_process_state(ts: dict[str, Any] | None, dist: ddp.DistInfo) -> dict[str, Any] | None:
-    """This process's part of a snapshot's ``training_state``: ``ranks[rank]`` when the snapshot
-    was written by as many processes, the one-process state (its ``rng``) for a one-process run
-    resumed alone, else None (the process count changed: each process starts new streams)."""
-    if not ts:
-        return None
-    ranks = ts.get("ranks")
-    if isinstance(ranks, list) and len(ranks) == dist.world_size:
-        return ranks[dist.rank]
-    if dist.world_size == 1 and ts.get("world_size", 1) == 1:
-        return {"rng": ts.get("rng")}
-    return None
-
-
 class FamilyRunTrainer(TickStats):
     """What the StyleGAN1 and BigGAN run trainers share: the process group, the run directory
     (process 0), the reals grid, means of logged values, snapshots with ``training_state`` + RNG
@@ -340,7 +326,7 @@ class FamilyRunTrainer(TickStats):
                 self.tick = int(ts.get("tick", 0))
                 self.wall_offset = float(ts.get("wall_s", 0.0))
             # This process's own state in the snapshot: present when the process count is the same.
-            self.resumed_process = _own_process_state(ck.training_state if ck is not None else None, self.dist)
+            self.resumed_process = ddp.own_process_state(ck.training_state if ck is not None else None, self.dist)
             self._build(o, ck)
             rng = self.resumed_process.get("rng") if self.resumed_process else None
             if rng is not None:

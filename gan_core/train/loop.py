@@ -161,7 +161,7 @@ class TrainingLoop:
         t, o = self.t, self.t.o
         total_nimg = int(round(o.kimg * 1000))
         if t.run is not None:
-            if not t.run.file("reals.png").exists():
+            if t.dataset is not None and not t.run.file("reals.png").exists():
                 t.run.write_png("reals.png", dataset_grid(t.dataset, *o.grid))
             t.run.log(t.describe(), echo=not self.progress)
             self._preview(state="running")

@@ -3,11 +3,12 @@
 The loop owns everything the run-directory contract (``gan_core.train.rundir``) promises: ticks,
 stats.jsonl rows, live_preview.png / live_status.json, control.json (pause/resume/stop),
 SIGINT/SIGTERM, periodic and final snapshots. A trainer owns the networks, the objective and the
-exact-resume state. Three trainers implement this protocol:
+exact-resume state. Four trainers implement this protocol, in one process or several:
 
-* ``gan_core.train.trainer.Trainer`` — StyleGAN2, StyleGAN3-T/R (several processes too);
+* ``gan_core.train.trainer.Trainer`` — StyleGAN2, StyleGAN3-T/R;
 * ``gan_core.train.families.ProgressiveRunTrainer`` — StyleGAN1 progressive growing;
-* ``gan_core.train.families.BigGANRunTrainer`` — BigGAN and BigGAN-deep.
+* ``gan_core.train.families.BigGANRunTrainer`` — BigGAN and BigGAN-deep;
+* ``gan_core.train.distill.DistillRunTrainer`` — MobileStyleGAN distillation.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from gan_core.train.rundir import RunDirectory
 class LoopTrainer(Protocol):
     # Resolved options; the loop reads cfg, kimg, tick, tick_seconds, snap, preview_interval and grid.
     o: Any
-    # The training images (the loop writes the first grid of them as reals.png).
-    dataset: ImageDataset
+    # The training images (the loop writes the first grid of them as reals.png); None for
+    # distillation, whose teacher makes the targets.
+    dataset: ImageDataset | None
     # The run directory (None on processes other than rank 0), the process group and the device.
     run: RunDirectory | None
     dist: DistInfo

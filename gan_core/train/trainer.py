@@ -212,18 +212,14 @@ class Trainer(TickStats):
         self.ema_rampup = start["ema_rampup"] if "ema_rampup" in start else o.ema_rampup
         self.d_warmup_nimg = int(start.get("d_warmup_nimg", 0))
         self._resume_rng = None
-        if ts:
-            ranks = ts.get("ranks")
-            if isinstance(ranks, list) and len(ranks) == self.dist.world_size:
-                # Same process count: every process continues exactly from its own state.
-                mine = ranks[self.dist.rank]
-                self._resume_rng = mine["rng"]
-                if self.ada is not None and mine.get("augment") and "sign_sum" in mine["augment"]:
-                    self.ada.load_state_dict(mine["augment"])
-                if mine.get("pl_mean") is not None:
-                    self.loss.pl_mean = torch.as_tensor(mine["pl_mean"]).to(dev).clone()
-            elif self.dist.world_size == 1 and ts.get("world_size", 1) == 1:
-                self._resume_rng = ts.get("rng")
+        # Same process count: every process continues exactly from its own state.
+        mine = ddp.own_process_state(ts, self.dist)
+        if mine is not None:
+            self._resume_rng = mine.get("rng")
+            if self.ada is not None and mine.get("augment") and "sign_sum" in mine["augment"]:
+                self.ada.load_state_dict(mine["augment"])
+            if mine.get("pl_mean") is not None:
+                self.loss.pl_mean = torch.as_tensor(mine["pl_mean"]).to(dev).clone()
         rank_seed = o.seed * max(self.dist.world_size, 1) + self.dist.rank
         if self._resume_rng is not None:
             set_rng_state(self._resume_rng)

@@ -137,6 +137,13 @@ def test_cli_resume_keeps_the_runs_options_and_applies_changes(teacher_path, tmp
     assert "--teacher is required" in capsys.readouterr().err
     assert cli_main(["distill", "--teacher", "demo", "--run-dir", str(tmp_path / "x")]) == 2
     assert "the teacher must be a StyleGAN2: demo-sg2, or a checkpoint file" in capsys.readouterr().err
+    # --gpus 2: the processes' error, one line
+    assert cli_main(["distill", "--teacher", str(teacher_path), "--run-dir", str(tmp_path / "g"), "--batch", "5",
+                     "--gpus", "2", "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "ganscope distill: error: --batch 5 must be a multiple of the number of processes (2)"
+    assert cli_main(["distill", "--teacher", str(teacher_path), "--run-dir", str(tmp_path / "g"), "--gpus", "0"]) == 2
+    assert "--gpus must be at least 1" in capsys.readouterr().err
 
 
 def test_teacher_must_be_stylegan2(tmp_path):
