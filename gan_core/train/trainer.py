@@ -42,7 +42,14 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise OptionError(f"--device {name}: this machine has no usable CUDA device; use --device cpu")
-        return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+        if name == "cuda":   # one GPU per process of this machine
+            count = torch.cuda.device_count()
+            if local_rank >= count:
+                raise OptionError(f"process {local_rank} of this machine needs GPU {local_rank}, but there "
+                                  f"{'is' if count == 1 else 'are'} only {count}: use at most --gpus {count} "
+                                  f"(--nproc_per_node {count})")
+            return torch.device("cuda", local_rank)
+        return torch.device(name)
     if name != "cpu":
         raise OptionError(f"unknown device {name!r}: use auto, cpu or cuda")
     return torch.device("cpu")

@@ -126,3 +126,27 @@ def test_resume_refuses_changes_to_what_the_networks_were_built_with(tmp_path, c
     assert main(["train", "--resume", str(tmp_path), "--cbase", "2048", "--data", "x.zip", "--no-progress"]) == 2
     assert "--data x.zip: no such file" in capsys.readouterr().err
 
+
+
+def test_a_process_without_its_own_gpu_is_told_how_many_there_are(monkeypatch):
+    import torch
+
+    from gan_core.train import OptionError
+    from gan_core.train.trainer import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert pick_device("cuda", 0) == torch.device("cuda", 0)
+    with pytest.raises(OptionError, match=r"process 1 of this machine needs GPU 1, but there is only 1: "
+                                          r"use at most --gpus 1"):
+        pick_device("cuda", 1)
+    assert pick_device("cuda:3", 1) == torch.device("cuda", 3)   # named explicitly: taken as given
+
+
+def test_an_error_in_a_spawned_process_is_one_line(tiny_zip, tmp_path, capsys):
+    """--gpus 2 starts two processes; an option error inside them is reported like a one-process
+    run's (not the process's traceback)."""
+    rc = main(["train", "--data", str(tiny_zip), "--run-dir", str(tmp_path / "r"), "--gpus", "2", "--batch", "5",
+               "--device", "cpu"] + TINY[2:])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == "ganscope train: error: --batch 5 must be a multiple of the number of processes (2)"
