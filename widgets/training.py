@@ -21,6 +21,9 @@ DISTILL = "mobilestylegan"    # distils a StyleGAN2 teacher: the dataset field n
 LOSSES = ("loss_G", "loss_D")
 PENALTIES = ("loss_r1", "loss_pl")    # on their own axis: R1 grows to ~10 while the losses stay ~1
 CURVES = LOSSES + PENALTIES
+# The second plot shows the first of these a run logs: distillation's distance to the teacher,
+# else ADA's p (hidden for runs with neither: StyleGAN1 / BigGAN without augmentation).
+SECOND_PLOT = (("distance_eval", "|student - teacher| (16 fixed latents)"), ("augment_p", "augment p"))
 PREVIEW_WIDTH = 330
 
 
@@ -89,10 +92,11 @@ class TrainingPanel(Panel):
                 with dpg.plot_axis(dpg.mvYAxis2, tag="train.y2", opposite=True):
                     for key in PENALTIES:
                         dpg.add_line_series([], [], label=key, tag=f"train.series.{key}")
-            with dpg.plot(label="augment p", height=110, width=-1, tag="train.plot_p", no_mouse_pos=True):
+            with dpg.plot(label="augment p", height=110, width=-1, tag="train.plot_p", no_mouse_pos=True,
+                          show=False):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.px")
                 with dpg.plot_axis(dpg.mvYAxis, tag="train.py"):
-                    dpg.add_line_series([], [], tag="train.series.augment_p")
+                    dpg.add_line_series([], [], tag="train.series.second")
             # quality at each snapshot, for runs with --metrics swd (hidden until there is any)
             with dpg.plot(label="SWD x1000 at snapshots (lower is better)", height=130, width=-1,
                           tag="train.plot_q", no_mouse_pos=True, show=False):
@@ -208,8 +212,9 @@ class TrainingPanel(Panel):
         dpg.set_value("train.progress", 0.0)
         dpg.set_value("train.run_info", "")
         dpg.configure_item("train.broken", show=False)
-        for key in CURVES + ("augment_p", "swd_mean", "swd_best"):
+        for key in CURVES + ("second", "swd_mean", "swd_best"):
             dpg.set_value(f"train.series.{key}", [[], []])
+        dpg.configure_item("train.plot_p", show=False)
         dpg.configure_item("train.plot_q", show=False)
         dpg.configure_item("train.open_best", show=False)
 
@@ -229,9 +234,16 @@ class TrainingPanel(Panel):
                              f"{self.host.training.run_dir}/log.txt and process_output.txt)", error=True)
         if up.new_stats:
             w = self.host.training.watcher
-            for key in CURVES + ("augment_p",):
+            for key in CURVES:
                 xs, ys = w.series(key)
                 dpg.set_value(f"train.series.{key}", [xs, ys])
+            for key, label in SECOND_PLOT:
+                xs, ys = w.series(key)
+                if xs:
+                    dpg.set_value("train.series.second", [xs, ys])
+                    dpg.configure_item("train.plot_p", label=label)
+                    break
+            dpg.configure_item("train.plot_p", show=bool(xs))
             for axis in ("train.x", "train.y", "train.y2", "train.px", "train.py"):
                 dpg.fit_axis_data(axis)
         if up.new_metrics:

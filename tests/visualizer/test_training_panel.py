@@ -45,6 +45,9 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     run_frames_until(app, lambda: len(app.training.watcher.stats) >= 1, 240, "the first stats line")
     xs, ys = dpg.get_value("train.series.loss_G")[:2]
     assert len(xs) == len(ys) >= 1
+    # the second plot: ADA's p (the run's default augmentation)
+    assert dpg.is_item_shown("train.plot_p") and dpg.get_item_configuration("train.plot_p")["label"] == "augment p"
+    assert len(dpg.get_value("train.series.second")[0]) >= 1
     assert "kimg" in dpg.get_item_configuration("train.progress")["overlay"]
     # what the run trains, from its options (not the panel's inputs, which may change meanwhile)
     assert dpg.get_value("train.run_info").startswith("stylegan2 on "), dpg.get_value("train.run_info")
@@ -211,6 +214,12 @@ def test_the_panel_distils_mobilestylegan_from_a_teacher(app, tmp_path):
                      "the distillation's first preview and options")
     assert dpg.get_value("train.run_info").startswith("mobilestylegan-distill from demo-sg2, batch 4, 0.1 kimg"), \
         dpg.get_value("train.run_info")
+    # the second plot follows the student's distance to the teacher (no augmentation here)
+    run_frames_until(app, lambda: len(app.training.watcher.stats) >= 1, 240, "the first stats line")
+    run_frames_until(app, lambda: dpg.is_item_shown("train.plot_p"), 30, "the distance plot")
+    assert dpg.get_item_configuration("train.plot_p")["label"].startswith("|student - teacher|")
+    ys = dpg.get_value("train.series.second")[1]
+    assert len(ys) >= 1 and all(y > 0 for y in ys)
     ui_click("train.stop")
     run_frames_until(app, lambda: panel.state == "stopped", 240, "the distillation to stop")
     import gan_core
@@ -246,3 +255,21 @@ def test_the_quality_plot_marks_the_best_snapshot_still_on_disk(app, tmp_path):
         f.write(json.dumps({"kimg": 4.0, "snapshot": "network-snapshot-000004.pt", "swd_mean": 45.0}) + "\n")
     run_frames_until(app, lambda: list(dpg.get_value("train.series.swd_best")[0]) == [3.0], 30,
                      "the mark to move to the best snapshot left")
+
+
+def test_the_second_plot_is_hidden_for_a_run_without_augmentation(app, tmp_path):
+    """A StyleGAN1 / BigGAN run without augmentation logs augment_p as null: no empty p plot."""
+    import json
+    import socket
+
+    import dearpygui.dearpygui as dpg
+    (tmp_path / "live_status.json").write_text(json.dumps(
+        {"state": "finished", "kimg": 2.0, "total_kimg": 2, "pid": 1, "host": socket.gethostname(),
+         "updated": time.time()}))
+    (tmp_path / "stats.jsonl").write_text("".join(
+        json.dumps({"tick": i, "kimg": float(i), "loss_G": 1.0, "loss_D": 1.2, "loss_r1": None, "loss_pl": None,
+                    "augment_p": None}) + "\n" for i in (1, 2)))
+    ui_set("train.run_dir", str(tmp_path))
+    ui_click("train.attach")
+    run_frames_until(app, lambda: len(dpg.get_value("train.series.loss_G")[0]) == 2, 30, "the loss curves")
+    assert not dpg.is_item_shown("train.plot_p")
