@@ -130,6 +130,9 @@ def options_from_args(args):
                              f"`ganscope distill --resume {args.resume}`")
         for k in base:
             if k in saved and k not in ("resume", "run_dir", "outdir"):
+                if saved[k] is None and base[k] is not None:
+                    continue   # null: the option did not apply to the run then (e.g. --p of a StyleGAN1
+                    #           run saved before StyleGAN1 took --aug); resolving fills it in again
                 base[k] = saved[k]
     for name, value in vars(args).items():
         if name in _NOT_OPTIONS or name == "no_progress" or value is None:

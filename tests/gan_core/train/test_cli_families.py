@@ -267,3 +267,17 @@ def test_families_measure_swd_and_keep_the_best_snapshot(cfg, data, tmp_path, mo
     capsys.readouterr()
     assert main(["status", str(run)]) == 0
     assert f"best so far: {best} (kimg " in capsys.readouterr().out
+
+
+def test_a_stylegan1_run_saved_before_it_took_aug_resumes(data, tmp_path):
+    """Runs written before StyleGAN1 took --aug saved aug, p, target, ada_kimg and ada_interval as
+    null; resuming one fills in the defaults instead of failing on None."""
+    run = tmp_path / "old"
+    args = ["--cfg", "stylegan1", "--data", str(data / "lab16.zip"), "--batch", "4", "--tick", "0.004"] + NET
+    assert main(["train", "--run-dir", str(run), "--kimg", "0.004"] + args) == 0
+    opts = json.loads((run / "training_options.json").read_text())
+    opts.update(aug=None, p=None, target=None, ada_kimg=None, ada_interval=None)
+    (run / "training_options.json").write_text(json.dumps(opts))
+    assert main(["train", "--resume", str(run), "--kimg", "0.008", "--no-progress"]) == 0
+    resumed = json.loads((run / "training_options.json").read_text())
+    assert resumed["aug"] == "noaug" and resumed["p"] == 0.2 and _rows(run)[-1]["kimg"] == 0.008
