@@ -180,10 +180,14 @@ def _resolve_stylegan1(o: TrainOptions, resolution: int, world_size: int) -> Non
     o.w_dim = 512 if o.w_dim is None else o.w_dim
     _check(o.z_dim >= 1 and o.w_dim >= 1, "--zdim and --wdim must be positive")
     _check(0 <= o.style_mixing <= 1, f"--style-mixing must be in [0, 1], got {o.style_mixing}")
+    # D's minibatch-stddev groups are taken within each process's share of the batch
+    local = None if o.batch is None else o.batch // world_size
     if o.mbstd_group is None:
-        o.mbstd_group = 4 if o.batch is None else next(g for g in (4, 2, 1) if o.batch % g == 0)
-    _check(o.batch is None or o.batch % o.mbstd_group == 0,
-           f"--batch {o.batch} must be a multiple of the minibatch-stddev group ({o.mbstd_group})")
+        o.mbstd_group = 4 if local is None else next(g for g in (4, 2, 1) if local % g == 0)
+    _check(o.mbstd_group >= 1, f"--mbstd-group must be at least 1, got {o.mbstd_group}")
+    _check(local is None or local % min(o.mbstd_group, local) == 0,
+           f"--batch {o.batch} over {world_size} process(es) is {local} per process, which is not a multiple of "
+           f"the minibatch-stddev group ({o.mbstd_group})")
     o.ema_kimg = 10.0 if o.ema_kimg is None else o.ema_kimg
 
 

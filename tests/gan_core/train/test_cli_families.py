@@ -146,6 +146,8 @@ def test_biggan_deep_one_step(data, tmp_path):
     (["--cfg", "stylegan1", "--data", "{lab}", "--start-res", "32"], "--start-res must be a power of two"),
     (["--cfg", "stylegan2", "--data", "{lab}", "--ema-start", "5"], "--ema-start is a biggan/biggan-deep option"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--gpus", "2", "--batch", "3"], "--batch 3 must be a multiple of"),
+    (["--cfg", "stylegan1", "--data", "{lab}", "--gpus", "2", "--batch", "12", "--mbstd-group", "4"],
+     "is 6 per process, which is not a multiple of the minibatch-stddev group (4)"),
     (["--cfg", "biggan", "--data", "{lab}", "--gpus", "2", "--batch", "5"], "--batch 5 must be a multiple of"),
 ])
 def test_family_errors_one_line_exit_2(data, tmp_path, capsys, args, message):
