@@ -143,10 +143,13 @@ class Distiller:
         self.T = T.to(self.device).eval().requires_grad_(False)
         self.G = build_student(self.T, opts.channels).to(self.device).train()
         tcfg = self.T.config()
+        # D's minibatch-stddev groups: the largest of 4, 2, 1 that divides each process's batch
+        local = opts.batch // self.dist.world_size
+        group = next(g for g in (4, 2, 1) if local % g == 0)
         self.D = Discriminator(c_dim=0, img_resolution=self.T.img_resolution, img_channels=self.T.img_channels,
                                channel_base=opts.d_cbase or tcfg.get("channel_base", 32768),
                                channel_max=opts.d_cmax or tcfg.get("channel_max", 512), num_fp16_res=0,
-                               conv_clamp=None).to(self.device).train()
+                               conv_clamp=None, epilogue_kwargs={"mbstd_group_size": group}).to(self.device).train()
         self.opt_G = torch.optim.Adam([p for p in self.G.synthesis.parameters()], lr=opts.lr, betas=opts.betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=opts.lr_D, betas=opts.betas)
         self.perceptual = None
