@@ -23,10 +23,10 @@ _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview
           "ema_start": "ema_start", "d_warmup": "d_warmup"}
 _NOT_OPTIONS = {"command"}
 # Options baked into the networks when a run starts; a resume takes the networks from its snapshot.
-_BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32"}
+_BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32", "freezed"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "fp32", "d_warmup")
+_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "fp32", "d_warmup", "freezed")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),
@@ -87,6 +87,9 @@ def add_parser(sub) -> None:
     a("--style-mixing", type=finite_float, default=None, help="style mixing probability (default 0.9)")
     a("--pl-weight", type=finite_float, default=None, help="path-length weight (default 2 for stylegan2, 0 for stylegan3)")
     a("--blur-sigma", type=finite_float, default=None, help="initial D-input blur sigma (default 10 for stylegan3-r)")
+    a("--freezed", type=int, default=None, metavar="N",
+      help="freeze D's first N layers, counted from the image side (FreezeD, for fine-tuning a trained model on "
+           "little data, e.g. with --resume an official pickle; default 0)")
     a("--fp32", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="disable mixed precision on CUDA (default false)")
     a("--device", default=None, help="auto, cpu or cuda (default auto)")
     a("--strict", default=None, action="store_const", const=True,

@@ -270,13 +270,16 @@ class Conv2dLayer(torch.nn.Module):
         self.activation, self.up, self.down = activation, up, down
         self.conv_clamp = conv_clamp
         self.channels_last = channels_last
-        self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
-        self.bias = torch.nn.Parameter(torch.zeros([out_channels])) if bias else None
+        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size])
+        if trainable:
+            self.weight = torch.nn.Parameter(weight)
+            self.bias = torch.nn.Parameter(torch.zeros([out_channels])) if bias else None
+        else:   # a frozen layer (FreezeD): buffers, so that no optimizer and no requires_grad_(True) reach it
+            self.register_buffer("weight", weight)
+            self.register_buffer("bias", torch.zeros([out_channels]) if bias else None)
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
         self.act_gain = activation_gain(activation)
-        if not trainable:
-            self.requires_grad_(False)
 
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None

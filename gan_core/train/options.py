@@ -78,6 +78,7 @@ class TrainOptions:
     blur_sigma: float | None = None
     blur_fade_kimg: float | None = None
     fp32: bool = False
+    freezed: int | None = None           # D layers (from the image side) kept frozen: FreezeD (default 0)
     device: str = "auto"
     strict_data: bool = False
     desc: str | None = None
@@ -157,6 +158,8 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
     _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
     _check(o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
     _check(o.d_warmup is None or o.d_warmup >= 0, f"--d-warmup must be >= 0 kimg, got {o.d_warmup}")
+    o.freezed = 0 if o.freezed is None else int(o.freezed)
+    _check(o.freezed >= 0, f"--freezed must be >= 0, got {o.freezed}")
     _check(0 <= o.style_mixing <= 1, f"--style-mixing must be in [0, 1], got {o.style_mixing}")
     _check(o.metrics in ("none", "swd"), f"--metrics must be none or swd, got {o.metrics!r}")
     _check(o.metrics_num >= 16, f"--metrics-num must be at least 16, got {o.metrics_num}")
@@ -222,7 +225,27 @@ def generator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim: int
 def discriminator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim: int) -> dict[str, Any]:
     return dict(c_dim=c_dim, img_resolution=resolution, img_channels=channels, architecture="resnet",
                 channel_base=o.cbase, channel_max=o.cmax, num_fp16_res=0 if o.fp32 else 4,
-                conv_clamp=None if o.fp32 else 256, epilogue_kwargs={"mbstd_group_size": o.mbstd_group})
+                conv_clamp=None if o.fp32 else 256, epilogue_kwargs={"mbstd_group_size": o.mbstd_group},
+                block_kwargs={"freeze_layers": o.freezed} if o.freezed else {})
+
+
+def with_frozen_layers(D: Any, n: int) -> Any:
+    """``D`` (a StyleGAN2 discriminator) with its first ``n`` layers, counted from the image side
+    as the official ``--freezed`` counts them (fromRGB, conv0, conv1, skip of each block), frozen:
+    they become buffers, so no optimizer sees them (FreezeD, Mo et al. 2020: fine-tuning a trained
+    D on little data). The same D when it is frozen that way already; else rebuilt with its
+    weights."""
+    config = D.config()
+    block_kwargs = dict(config.get("block_kwargs") or {})
+    if int(block_kwargs.get("freeze_layers", 0)) == n:
+        return D
+    total = sum(getattr(D, f"b{r}").num_layers for r in D.block_resolutions)
+    if n > total:
+        raise OptionError(f"--freezed {n}: this discriminator has {total} layers before its 4×4 head")
+    block_kwargs["freeze_layers"] = n
+    frozen = type(D)(**{**config, "block_kwargs": block_kwargs}).to(next(iter(D.state_dict().values())).device)
+    frozen.load_state_dict(D.state_dict())
+    return frozen.train(D.training).requires_grad_(False)
 
 
 def build_networks(o: TrainOptions, resolution: int, channels: int, c_dim: int):

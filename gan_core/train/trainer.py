@@ -28,7 +28,7 @@ from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import StyleGANLoss, lazy_adam_params
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
-                                    run_description)
+                                    run_description, with_frozen_layers)
 from gan_core.train.run_state import live_trainer
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
@@ -167,6 +167,11 @@ class Trainer(TickStats):
             G = copy.deepcopy(src_G)
             if ck.D is not None:
                 D = copy.deepcopy(ck.D)
+                was = int((D.config().get("block_kwargs") or {}).get("freeze_layers", 0))
+                if ck.training_state and was != o.freezed:   # its optimizer state holds those layers or not
+                    raise OptionError(f"--freezed cannot change on resume (the run's D was trained with {was} "
+                                      f"frozen layers, and its optimizer state with them)")
+        D = with_frozen_layers(D, o.freezed)   # --freezed: also for a D taken from a trained model
         self.G = G.to(dev).train().requires_grad_(False)
         self.D = D.to(dev).train().requires_grad_(False)
         src_ema = ck.G_ema if ck is not None and ck.G_ema is not None else self.G
@@ -323,6 +328,8 @@ class Trainer(TickStats):
         if "from" in info:
             notes.append(f"networks from {Path(info['from']).name} (no training state in it: new optimizers"
                          + (", a new D" if info.get("fresh_D") else "") + ", G EMA without ramp-up)")
+        if self.o.freezed:
+            notes.append(f"D's first {self.o.freezed} layers frozen")
         if self.cur_nimg < self.d_warmup_nimg:
             notes.append(f"D alone until kimg {self.d_warmup_nimg / 1000:g}")
         changed = changed_options(self._resumed_options, self.o.to_dict())
