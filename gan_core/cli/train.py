@@ -96,6 +96,8 @@ def add_parser(sub) -> None:
       help="stop at the first broken image instead of skipping it")
     a("--desc", default=None, help="run directory description (default from cfg, data, batch, gamma)")
     a("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    a("--dry-run", "-n", action="store_true", help="print the options the run would use (every default "
+      "filled in for this dataset) as JSON and exit without training")
     g = p.add_argument_group("stylegan1 (progressive growing)")
     g.add_argument("--loss", default=None, choices=["wgan-gp", "r1"], help="objective (default wgan-gp)")
     g.add_argument("--phase-kimg", type=finite_float, default=None,
@@ -138,7 +140,7 @@ def options_from_args(args):
                     #           run saved before StyleGAN1 took --aug); resolving fills it in again
                 base[k] = saved[k]
     for name, value in vars(args).items():
-        if name in _NOT_OPTIONS or name == "no_progress" or value is None:
+        if name in _NOT_OPTIONS or name in ("no_progress", "dry_run") or value is None:
             continue
         if name in ("data", "resume") and Path(value).exists():
             value = os.path.abspath(value)  # the saved options must work from any folder
@@ -179,6 +181,29 @@ def _train(opts, progress: bool) -> None:
     train(opts, progress=progress)
 
 
+def _dry_run(opts, world_size: int) -> int:
+    """Print the resolved options (what training_options.json would hold) and exit."""
+    import json
+
+    from gan_core.data import DatasetError
+    from gan_core.data.dataset import ImageDataset
+    from gan_core.train import OptionError
+    from gan_core.train.options import resolve
+
+    try:
+        ds = ImageDataset(opts.data, use_labels=opts.cond and opts.cfg not in ("biggan", "biggan-deep"))
+        try:
+            o = resolve(opts, ds.resolution, world_size)
+            info = {"path": ds.path, "num_images": ds.num_images, "resolution": ds.resolution,
+                    "channels": ds.num_channels}
+        finally:
+            ds.close()
+    except (OptionError, DatasetError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+    print(json.dumps({**o.to_dict(), "world_size": world_size, "dataset": info}, indent=1))
+    return 0
+
+
 def run(args) -> int:
     from gan_core.data import DatasetError
     from gan_core.io import CheckpointError
@@ -193,6 +218,8 @@ def run(args) -> int:
     if not Path(opts.data).exists():
         raise CliError(f"--data {opts.data}: no such file or folder")
     world_env = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.dry_run:
+        return _dry_run(opts, world_env if world_env > 1 else opts.gpus)
     progress = not args.no_progress
     try:
         if opts.gpus > 1 and world_env == 1:

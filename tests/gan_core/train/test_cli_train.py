@@ -150,3 +150,15 @@ def test_an_error_in_a_spawned_process_is_one_line(tiny_zip, tmp_path, capsys):
                "--device", "cpu"] + TINY[2:])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err == "ganscope train: error: --batch 5 must be a multiple of the number of processes (2)"
+
+
+def test_dry_run_prints_the_resolved_options_and_trains_nothing(tiny_zip, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", str(tiny_zip), "--cfg", "stylegan3-t", "--gpus", "2", "--dry-run"]) == 0
+    opts = json.loads(capsys.readouterr().out)
+    # the defaults for 16² images over 2 processes: batch min(4096/16, 32) per process, gamma 0.0002·16²/64
+    assert (opts["batch"], opts["batch_gpu"], opts["gamma"], opts["map"], opts["world_size"]) == (64, 32, 0.0008, 2, 2)
+    assert opts["dataset"]["resolution"] == 16 and opts["dataset"]["num_images"] == 32
+    assert not (tmp_path / "training-runs").exists()
+    assert main(["train", "--data", str(tiny_zip), "--cfg", "biggan", "--gpus", "2", "--batch", "5", "-n"]) == 2
+    assert "--batch 5 must be a multiple of the number of processes (2)" in capsys.readouterr().err
