@@ -115,7 +115,7 @@ class BigGANTrainer:
         self.augment_pipe = augment_pipe.to(self.device) if augment_pipe is not None else None
         self.ada = ada
         # each process draws its own latents (process 0 those of a one-process run)
-        self.gen = torch.Generator().manual_seed(opts.seed + 1_000_003 * self.dist.rank)
+        self.gen = torch.Generator().manual_seed(ddp.latent_seed(opts.seed, self.dist.rank))
         self.dataset = dataset
         self._reals = reals if reals is not None else self._real_batches()
         self.g_steps = 0

@@ -165,7 +165,7 @@ class Distiller:
         self.cur_nimg = 0
         self.step_idx = 0
         # each process its own latents (process 0 those of a one-process run)
-        self._gen = torch.Generator().manual_seed(opts.seed + 1_000_003 * self.dist.rank)
+        self._gen = torch.Generator().manual_seed(ddp.latent_seed(opts.seed, self.dist.rank))
         self._stats: dict[str, list[float]] = {}
 
     # -- targets ---------------------------------------------------------------------------------
@@ -382,7 +382,7 @@ class DistillRunTrainer(TickStats):
         if own is not None and own.get("rng") is not None:
             set_rng_state(own["rng"])
         elif self.dist.enabled:   # another process count than the snapshot's: new latent streams
-            self.d._gen.manual_seed(self.d.o.seed + 1_000_003 * self.dist.rank + 7919 * self.d.step_idx)
+            self.d._gen.manual_seed(ddp.latent_seed(self.d.o.seed, self.dist.rank, self.d.step_idx))
 
     # -- the trainer protocol ----------------------------------------------------------------------
     @property

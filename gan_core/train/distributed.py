@@ -141,6 +141,13 @@ def networks_in_sync(nets: list[torch.nn.Module], info: DistInfo, device: torch.
     return bool(torch.equal(lo, hi))
 
 
+def latent_seed(seed: int, rank: int, step: int = 0) -> int:
+    """The seed of process ``rank``'s latent generator: ``seed`` itself for process 0 of a new run
+    (what one process draws), other processes apart from it, and a fresh stream at ``step`` for a
+    resume with another process count. (A CPU generator keeps only 32 bits of its seed.)"""
+    return (seed + 1_000_003 * rank + 7919 * step) % 2 ** 32
+
+
 def own_process_state(ts: dict | None, dist: DistInfo) -> dict | None:
     """This process's part of a snapshot's ``training_state``: ``ranks[rank]`` when the snapshot
     was written by as many processes, the one-process state (its ``rng``) for a one-process run

@@ -60,7 +60,7 @@ from gan_core.train import distributed as ddp
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (AUG_MODES, FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
-                                    TrainOptions, resolve)
+                                    TrainOptions, augmentation, resolve)
 from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 from gan_core.train.trainer import Trainer, choose_run_dir, pick_device
@@ -258,12 +258,6 @@ def _grid_labels(ds: ImageDataset, n: int, cols: int) -> torch.Tensor:
     return torch.from_numpy(labels[np.arange(n) % len(labels)]).float()
 
 
-def _augmentation(o: TrainOptions, device: torch.device):
-    from gan_core.train.augment import make_augmentation
-    return make_augmentation(o.aug, p=o.p, target=o.target, interval=o.ada_interval, ada_kimg=o.ada_kimg,
-                             device=device)
-
-
 def _count_accumulators_once(ada, dist: ddp.DistInfo) -> None:
     """After a resume with another process count every process holds process 0's ADA
     accumulators; only process 0 keeps them, so the sums over processes count them once."""
@@ -438,7 +432,7 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
                           channel_max=o.cmax),
             D_kwargs=dict(channel_base=o.cbase, channel_max=o.cmax, mbstd_group_size=o.mbstd_group),
             device=str(self.device))
-        pipe, ada = _augmentation(o, self.device)
+        pipe, ada = augmentation(o, self.device)
         try:
             self.p = ProgressiveTrainer(popts, resume=self.resume_path if ck is not None else None,
                                         dataset=self.dataset, dist=self.dist, augment_pipe=pipe, ada=ada)
@@ -551,7 +545,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
                 yield img.to(dev, torch.float32) / 127.5 - 1, c.to(dev, torch.float32)
 
         self._reals = reals()    # kept, so that close() ends the loader iterator inside it
-        pipe, ada = _augmentation(o, dev)
+        pipe, ada = augmentation(o, dev)
         self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals, augment_pipe=pipe, ada=ada,
                                dist=self.dist)
         close_before_exit(self)
@@ -564,7 +558,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
             elif self.dist.enabled:
                 # another process count than the snapshot's: new latent streams, and ADA's
                 # accumulators (process 0's) counted once
-                self.b.gen.manual_seed(o.seed + 1_000_003 * self.dist.rank + 7919 * self.b.g_steps)
+                self.b.gen.manual_seed(ddp.latent_seed(o.seed, self.dist.rank, self.b.g_steps))
                 _count_accumulators_once(ada, self.dist)
         self.z_dim = G.z_dim
 

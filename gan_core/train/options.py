@@ -229,6 +229,14 @@ def discriminator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim:
                 block_kwargs={"freeze_layers": o.freezed} if o.freezed else {})
 
 
+def augmentation(o: TrainOptions, device: Any):
+    """(AugmentPipe or None, AdaController or None) for resolved options' --aug / --p / --target."""
+    from gan_core.train.augment import make_augmentation
+
+    return make_augmentation(o.aug, p=o.p, target=o.target, interval=o.ada_interval, ada_kimg=o.ada_kimg,
+                             device=device)
+
+
 def with_frozen_layers(D: Any, n: int) -> Any:
     """``D`` (a StyleGAN2 discriminator) with its first ``n`` layers, counted from the image side
     as the official ``--freezed`` counts them (fromRGB, conv0, conv1, skip of each block), frozen:

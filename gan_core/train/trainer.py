@@ -23,12 +23,12 @@ from gan_core.data.dataset import ImageDataset
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
-from gan_core.train.augment import make_augmentation, restore_augment_state
+from gan_core.train.augment import restore_augment_state
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import StyleGANLoss, lazy_adam_params
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
-                                    run_description, with_frozen_layers)
+                                    augmentation, run_description, with_frozen_layers)
 from gan_core.train.run_state import live_trainer
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
@@ -179,8 +179,7 @@ class Trainer(TickStats):
         for net in (self.G, self.D, self.G_ema):
             ddp.broadcast_module(net, self.dist)
 
-        self.augment_pipe, self.ada = make_augmentation(o.aug, p=o.p, target=o.target, interval=o.ada_interval,
-                                                        ada_kimg=o.ada_kimg, device=dev)
+        self.augment_pipe, self.ada = augmentation(o, dev)
         self.loss = StyleGANLoss(self.G, self.D, self.augment_pipe, r1_gamma=o.gamma, style_mixing_prob=o.style_mixing,
                                  pl_weight=o.pl_weight, blur_init_sigma=o.blur_sigma, blur_fade_kimg=o.blur_fade_kimg,
                                  on_real_logits=self.ada.accumulate if self.ada is not None else None)
