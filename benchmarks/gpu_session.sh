@@ -12,7 +12,8 @@
 # the key lines are also printed.
 #   1. build the three kernels at once (checks the concurrent-build lock too)        ~45 s
 #   2. every GPU test: kernels vs reference (fwd, bwd, double bwd, fp16), generators with
-#      either impl, StyleGAN2 vs the official fixture (needs GANSCOPE_FIXTURES)          ~60–120 s
+#      either impl, StyleGAN2 vs the official fixture (needs GANSCOPE_FIXTURES), float16
+#      training of StyleGAN1 / BigGAN (test_amp.py)                                     ~60–120 s
 #   3. benchmarks/ops.py: each fused op vs the reference (and filtered_lrelu unfused)  ~60–90 s
 #   4. generator benchmark, kernels then reference: 256², batch 1 and 32              ~60 s each
 #   5. StyleGAN3-T 1024² batch 1 with the kernels (the 60 fps target)                 ~30 s
@@ -70,7 +71,8 @@ PT_TIMEOUT=""; python3 -c "import pytest_timeout" 2>/dev/null && PT_TIMEOUT="--t
 step pytest_gpu 200 60 python3 -m pytest -q -p no:cacheprovider $PT_TIMEOUT -rfE \
     tests/cuda_ops/test_cuda_filtered_lrelu.py tests/cuda_ops/test_self_check.py \
     tests/cuda_ops/test_cuda_bias_act.py tests/cuda_ops/test_cuda_upfirdn2d.py \
-    tests/cuda_ops/test_cuda_generators.py "tests/gan_core/models/test_stylegan2.py" -k "not stylegan2.py or cuda or CUDA"
+    tests/cuda_ops/test_cuda_generators.py "tests/gan_core/models/test_stylegan2.py" \
+    tests/gan_core/train/test_amp.py -k "not stylegan2.py or cuda or CUDA"
 tail -15 $W/pytest_gpu.txt 2>/dev/null
 
 # 3.–5. Speed.

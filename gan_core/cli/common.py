@@ -68,6 +68,19 @@ def finite_float(text: str) -> float:
 finite_float.__name__ = "finite number"
 
 
+def parse_bool(text: str) -> bool:
+    """argparse type for the BOOL options (``--mirror``, ``--fp32`` …): true/false, yes/no, on/off, 1/0."""
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+parse_bool.__name__ = "boolean (true/false)"
+
+
 def saved_run_options(resume: str) -> dict:
     """Options of the run being resumed (training_options.json beside the snapshot), or {}."""
     p = Path(resume)

@@ -6,8 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import (CliError, check_resume_path, finite_float, refuse_built_in_change, resolve_device,
-                                 saved_run_options)
+from gan_core.cli.common import (CliError, check_resume_path, finite_float, parse_bool, refuse_built_in_change,
+                                 resolve_device, saved_run_options)
 
 
 def _ints(text: str) -> list[int]:
@@ -56,6 +56,9 @@ def add_parser(sub) -> None:
     a("--preview-interval", type=finite_float, default=None, help="seconds between live previews (default 10)")
     a("--resume", default=None, help="continue from a distillation snapshot (or its run directory) with the "
       "run's own options; options given here change them")
+    a("--fp32", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL",
+      help="float32 only (default true); --fp32 false: the student, D and perceptual network under autocast "
+           "float16 with loss scaling, on CUDA")
     a("--seed", type=int, default=None, help="random seed (default 0)")
     a("--device", default="auto", help="auto, cpu or cuda (default auto)")
     a("--gpus", type=int, default=None, help="number of processes/GPUs (default 1; >1 starts them, or use "

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from gan_core.cli.common import (CliError, check_resume_path, finite_float, refuse_built_in_change,
+from gan_core.cli.common import (CliError, check_resume_path, finite_float, parse_bool, refuse_built_in_change,
                                  saved_run_options)
 from gan_core.cli.processes import SpawnedProcessFailed, run_local_processes
 
@@ -26,7 +26,7 @@ _NOT_OPTIONS = {"command"}
 _BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32", "freezed"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "fp32", "d_warmup", "freezed")
+_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),
@@ -60,11 +60,11 @@ def add_parser(sub) -> None:
     a("--tick-seconds", type=finite_float, default=None, help="end a tick after at most this many seconds (default 60)")
     a("--snap", type=int, default=None, help="snapshot every N ticks (default 50; 0: only at the end)")
     a("--resume", default=None, help="continue from a run directory (its newest snapshot) or a snapshot file")
-    a("--mirror", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="add x-flipped images (default false)")
+    a("--mirror", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL", help="add x-flipped images (default false)")
     a("--aug", default=None, choices=["ada", "noaug", "fixed"], help="augmentation (default ada; stylegan1, biggan: noaug)")
     a("--p", type=finite_float, default=None, help="augment probability for --aug fixed (default 0.2)")
     a("--target", type=finite_float, default=None, help="ADA target r_t (default 0.6)")
-    a("--cond", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="condition on dataset labels (default false)")
+    a("--cond", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL", help="condition on dataset labels (default false)")
     a("--seed", type=int, default=None, help="random seed (default 0)")
     a("--workers", type=int, default=None, help="data loader worker processes (default 3)")
     a("--keep-snapshots", type=int, default=None, help="keep the newest K snapshots (default 5), and with --metrics also the best measured one")
@@ -90,7 +90,9 @@ def add_parser(sub) -> None:
     a("--freezed", type=int, default=None, metavar="N",
       help="freeze D's first N layers, counted from the image side (FreezeD, for fine-tuning a trained model on "
            "little data, e.g. with --resume an official pickle; default 0)")
-    a("--fp32", default=None, type=_bool, nargs="?", const=True, metavar="BOOL", help="disable mixed precision on CUDA (default false)")
+    a("--fp32", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL", help="float32 only, no mixed precision on CUDA (default false for stylegan2/3; "
+                                 "true for stylegan1 and biggan, where --fp32 false turns on autocast float16 with "
+                                 "loss scaling)")
     a("--device", default=None, help="auto, cpu or cuda (default auto)")
     a("--strict", default=None, action="store_const", const=True,
       help="stop at the first broken image instead of skipping it")
@@ -109,16 +111,6 @@ def add_parser(sub) -> None:
     g.add_argument("--ema-start", type=int, default=None, help="G steps before the G EMA starts (default 20000)")
 
 
-def _bool(text: str) -> bool:
-    t = str(text).strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-_bool.__name__ = "boolean (true/false)"
 
 
 def options_from_args(args):
@@ -145,7 +137,8 @@ def options_from_args(args):
         if name in ("data", "resume") and Path(value).exists():
             value = os.path.abspath(value)  # the saved options must work from any folder
         field = _FIELD.get(name, name)
-        if field in _BUILT_IN and field in saved:
+        if field in _BUILT_IN and field in saved and not (field == "fp32" and saved.get("cfg") in _NOT_FOR):
+            # (StyleGAN1 / BigGAN keep float32 weights either way: their --fp32 may change on resume)
             refuse_built_in_change("--" + name.replace("_", "-"), saved[field], value)
         base[field] = value
     if args.resume and args.data is None and base.get("data") and not Path(base["data"]).exists():

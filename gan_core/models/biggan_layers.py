@@ -63,7 +63,12 @@ class _SpectralNormMixin:
         return [getattr(self, f"u{i}") for i in range(self.num_svs)]
 
     def sn_weight(self) -> torch.Tensor:
-        """The weight divided by its estimated largest singular value."""
+        """The weight divided by its estimated largest singular value, always in float32 (under
+        mixed-precision training too: a float16 power iteration would drift)."""
+        with torch.autocast(self.weight.device.type, enabled=False):
+            return self._sn_weight()
+
+    def _sn_weight(self) -> torch.Tensor:
         W = self.weight.view(self.weight.shape[0], -1)
         training = self.training  # type: ignore[attr-defined]
         if self.sn_eval == "stored":

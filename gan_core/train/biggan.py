@@ -15,6 +15,9 @@
   G's step), as in StyleGAN2-ADA: ``augment_pipe`` (``gan_core.train.augment.AugmentPipe``) with
   a fixed p, or its ``AdaController`` adjusting p from the sign of D's real logits after each D
   step. Off by default (the paper trains without it).
+* Mixed precision (``precision``, a ``gan_core.train.amp.MixedPrecision``): forward passes under
+  autocast with a loss scale per network; spectral norm and the orthogonal regularization stay
+  float32. Off by default (``ganscope train --fp32 false`` turns it on on CUDA).
 * Class-conditional data: a labelled dataset (``gan_core.data``, labels from the dataset tool,
   one-hot ``[N, c_dim]``); fake images use classes drawn uniformly.
 * Several processes (``dist``, a ``gan_core.train.distributed.DistInfo``): each takes
@@ -45,6 +48,7 @@ from torch import nn
 
 from gan_core.models.biggan_layers import orthogonal_regularization, ortho_weights, truncated_normal
 from gan_core.train import distributed as ddp
+from gan_core.train.amp import MixedPrecision
 from gan_core.train.augment import augment_state, restore_augment_state
 from gan_core.train.ema import ema_update
 from gan_core.train.snapshot import load_optimizer_state
@@ -83,12 +87,14 @@ class BigGANTrainer:
     def __init__(self, G: nn.Module, D: nn.Module, dataset: Any, opts: BigGANTrainOptions | None = None,
                  device: str | torch.device = "cpu",
                  reals: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 augment_pipe: nn.Module | None = None, ada: Any = None, dist: ddp.DistInfo | None = None) -> None:
+                 augment_pipe: nn.Module | None = None, ada: Any = None, dist: ddp.DistInfo | None = None,
+                 precision: MixedPrecision | None = None) -> None:
         """``reals``: optional stream of real ``(images in [-1, 1], one-hot labels)`` batches on
         ``device`` (default: a shuffling loader driven by the trainer's generator); with several
         processes it is required and yields this process's share of each batch.
         ``augment_pipe``: augments every image D sees; ``ada``: an ``AdaController`` of that pipe.
-        ``dist``: the process group this trainer is one process of (default: alone)."""
+        ``dist``: the process group this trainer is one process of (default: alone).
+        ``precision``: mixed precision (default: float32)."""
         self.opts = opts = opts or BigGANTrainOptions()
         if opts.num_D_steps < 1 or opts.batch < 1:
             raise ValueError("num_D_steps and batch must be >= 1")
@@ -108,6 +114,7 @@ class BigGANTrainer:
         if res != G.img_resolution:
             raise ValueError(f"the dataset's images are {res}² but the model makes {G.img_resolution}²")
         self.device = torch.device(device)
+        self.mp = precision if precision is not None else MixedPrecision(self.device, enabled=False)
         self.G, self.D = G.to(self.device).train(), D.to(self.device).train()
         self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         self.opt_G = torch.optim.Adam(G.parameters(), lr=opts.lr_G, betas=opts.betas, eps=opts.adam_eps)
@@ -133,10 +140,11 @@ class BigGANTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Optimizer states, the latent generator's state, the augmentation's p (and ADA's
-        accumulators) and the counters (networks not included)."""
+        accumulators), the loss scales and the counters (networks not included)."""
         augment = augment_state(self.augment_pipe, self.ada)
         return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "gen": self.gen.get_state(),
-                "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg, "augment": augment}
+                "g_steps": self.g_steps, "d_steps": self.d_steps, "nimg": self.nimg, "augment": augment,
+                "loss_scale": self.mp.state_dict()}
 
     def process_state(self) -> dict[str, Any]:
         """What differs between processes: the latent generator and ADA's accumulators."""
@@ -148,8 +156,8 @@ class BigGANTrainer:
             self.ada.load_state_dict(state["augment"])
 
     def _reduce_gradients(self, net: nn.Module) -> None:
-        if self.dist.enabled:
-            ddp.average_gradients(list(net.parameters()), self.dist)
+        if self.dist.enabled:   # scaled gradients keep their Inf/NaN: every process then skips the same step
+            ddp.average_gradients(list(net.parameters()), self.dist, replace_nonfinite=not self.mp.scaled)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_optimizer_state(self.opt_G, state["opt_G"])
@@ -157,6 +165,7 @@ class BigGANTrainer:
         self.gen.set_state(state["gen"].to(torch.uint8))
         self.g_steps, self.d_steps, self.nimg = int(state["g_steps"]), int(state["d_steps"]), int(state["nimg"])
         restore_augment_state(self.augment_pipe, self.ada, state.get("augment"))
+        self.mp.load_state_dict(state.get("loss_scale"))
 
     @property
     def _ada_reduce(self):
@@ -168,6 +177,17 @@ class BigGANTrainer:
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
         return self.augment_pipe(images) if self.augment_pipe is not None else images
 
+    def _G(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """G's images (float32), its forward under autocast when training in mixed precision."""
+        with self.mp.autocast():
+            return self.G(z, c).float()
+
+    def _D(self, images: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """D's logits (float32) of the augmented images (augmented in float32, as StyleGAN2-ADA)."""
+        x = self._augment(images)
+        with self.mp.autocast():
+            return self.D(x, c).float()
+
     def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = [n, self.G.z_dim]
         z = (torch.randn(shape, generator=self.gen) if self.opts.z_threshold is None
@@ -177,7 +197,7 @@ class BigGANTrainer:
 
     def step(self) -> dict[str, float]:
         """``num_D_steps`` D updates, one G update, then the EMA. Returns the step's losses."""
-        o, G, D = self.opts, self.G, self.D
+        o, G, D, mp = self.opts, self.G, self.D, self.mp
         G.train()
         D.train()
         stats: dict[str, float] = {}
@@ -186,20 +206,21 @@ class BigGANTrainer:
             real, c_real = next(self._reals)
             z, c_fake = self._latents(real.shape[0])
             with torch.no_grad():
-                fake = G(z, c_fake)
-            real_logits = D(self._augment(real), c_real)
+                fake = self._G(z, c_fake)
+            real_logits = self._D(real, c_real)
+            fake_logits = self._D(fake, c_fake)
             if self.ada is not None:
                 self.ada.accumulate(real_logits)
-            loss_real, loss_fake = hinge_d_loss(real_logits, D(self._augment(fake), c_fake))
+            loss_real, loss_fake = hinge_d_loss(real_logits, fake_logits)
             loss = loss_real + loss_fake
             if o.D_ortho > 0:
                 ortho_d = orthogonal_regularization(ortho_weights(D), o.D_ortho)
                 loss = loss + ortho_d
                 stats["ortho_D"] = ortho_d.item()
             self.opt_D.zero_grad(set_to_none=True)
-            loss.backward()
+            mp.backward(loss, "D")
             self._reduce_gradients(D)
-            self.opt_D.step()
+            mp.step(self.opt_D, "D")
             self.d_steps += 1
             self.nimg += real.shape[0] * self.dist.world_size
             if self.ada is not None:      # p follows D's view of the reals, one update per interval of D steps
@@ -207,20 +228,21 @@ class BigGANTrainer:
             stats["loss_D_real"], stats["loss_D_fake"] = loss_real.item(), loss_fake.item()
         D.requires_grad_(False)
         z, c = self._latents(self.local_batch)
-        loss_G = hinge_g_loss(D(self._augment(G(z, c)), c))
+        loss_G = hinge_g_loss(self._D(self._G(z, c), c))
         loss = loss_G
         if o.G_ortho > 0:
             ortho_g = orthogonal_regularization(ortho_weights(G), o.G_ortho)
             loss = loss + ortho_g
             stats["ortho_G"] = ortho_g.item()
         self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
+        mp.backward(loss, "G")
         self._reduce_gradients(G)
-        self.opt_G.step()
+        mp.step(self.opt_G, "G")
         D.requires_grad_(True)
         ddp.average_tracked_buffers(G, self.dist)   # G's stored batch-norm statistics, from every process's batches
         self.g_steps += 1
         stats["loss_G"] = loss_G.item()
+        stats.update(mp.scales())
         if self.g_steps <= o.ema_start:
             ema_update(self.G_ema, G, 0.0)   # a copy until the EMA starts
             stats["ema_decay"] = 0.0

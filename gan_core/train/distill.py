@@ -44,6 +44,7 @@ from torch import nn
 
 from gan_core.models.haar import image_to_wavelets, wavelets_to_image
 from gan_core.train import distributed as ddp
+from gan_core.train.amp import MixedPrecision, trainer_precision
 from gan_core.train.protocol import TickStats
 from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
 from gan_core.train.snapshot import load_optimizer_state, rng_state, set_rng_state
@@ -81,6 +82,8 @@ class DistillOptions:
     grid: tuple[int, int] = (4, 2)             # preview: columns of (teacher, student) pairs × rows
     seed: int = 0
     device: str = "cpu"
+    fp32: bool = True                          # False: the student, D and perceptual net under autocast
+                                               # float16 with loss scaling, on CUDA (gan_core.train.amp)
     resume: str | None = None                  # a snapshot of an earlier distillation run
 
     def check(self) -> "DistillOptions":
@@ -123,7 +126,8 @@ class Distiller:
     """One distillation session's networks, optimizers and step (no files; see :func:`distill`)."""
 
     def __init__(self, opts: DistillOptions, teacher: nn.Module | None = None,
-                 dist: ddp.DistInfo | None = None) -> None:
+                 dist: ddp.DistInfo | None = None, precision: MixedPrecision | None = None) -> None:
+        """``precision``: mixed precision (default: from ``opts.fp32`` and the device)."""
         import gan_core
         from gan_core.models.stylegan2 import Discriminator
 
@@ -133,6 +137,7 @@ class Distiller:
             raise ValueError(f"--batch {opts.batch} must be a multiple of the number of processes "
                              f"({self.dist.world_size})")
         self.device = torch.device(opts.device)
+        self.mp = precision if precision is not None else trainer_precision(self.device, opts.fp32)
         torch.manual_seed(opts.seed)
         T = teacher if teacher is not None else gan_core.load_generator(opts.teacher, device=self.device)
         if getattr(T, "family", None) != "stylegan2":
@@ -215,48 +220,58 @@ class Distiller:
         z = torch.randn([n, self.G.z_dim], generator=self._gen).to(self.device)
         seed = int(torch.randint(0, 2 ** 62, [1], generator=self._gen))
         img_t, ws, noises = self.teacher_and_student_inputs(z, seed)
-        # student
-        img_s, freq = self._student(ws, noises)
+        mp = self.mp
+        # student (its losses in float32)
+        with mp.autocast():
+            img_s, freq = self._student(ws, noises)
+        img_s, freq = img_s.float(), [f.float() for f in freq]
         parts = self.distillation_losses(img_t, freq)
         loss = (o.pixel_l1 * parts["pix_l1"] + o.pixel_l2 * parts["pix_l2"] + o.wavelet_l1 * parts["wav_l1"]
                 + o.wavelet_l2 * parts["wav_l2"])
         stats = {f"loss_{k}": float(v.detach()) for k, v in parts.items()}
         if self.perceptual is not None:
-            lp = self.perceptual(img_s, img_t)
+            with mp.autocast():
+                lp = self.perceptual(img_s, img_t).float()
             loss = loss + o.perceptual * lp
             stats["loss_perceptual"] = float(lp.detach())
         if o.gan > 0:
             self.D.requires_grad_(False)
-            lg = F.softplus(-self.D(img_s)).mean()
+            lg = F.softplus(-self._D(img_s)).mean()
             self.D.requires_grad_(True)
             loss = loss + o.gan * lg
             stats["loss_G_gan"] = float(lg.detach())
         self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.dist.enabled:
-            ddp.average_gradients(list(self.G.synthesis.parameters()), self.dist)
-        self.opt_G.step()
+        mp.backward(loss, "G")
+        if self.dist.enabled:   # scaled gradients keep their Inf/NaN: every process then skips the same step
+            ddp.average_gradients(list(self.G.synthesis.parameters()), self.dist, replace_nonfinite=not mp.scaled)
+        mp.step(self.opt_G, "G")
         stats["loss_G"] = float(loss.detach())
         stats["distance"] = float(F.l1_loss(img_s.detach(), img_t))
         # discriminator: teacher images are real
         if o.gan > 0:
-            ld = F.softplus(self.D(img_s.detach())).mean() + F.softplus(-self.D(img_t)).mean()
+            ld = F.softplus(self._D(img_s.detach())).mean() + F.softplus(-self._D(img_t)).mean()
             if o.r1_gamma > 0 and self.step_idx % max(o.r1_interval, 1) == 0:
                 from gan_core.train.loss import r1_penalty
-                pen, _ = r1_penalty(self.D, img_t)
+                pen, _ = r1_penalty(self._D, img_t, precision=mp)
                 ld = ld + pen.mean() * (o.r1_gamma / 2) * max(o.r1_interval, 1)
                 stats["loss_r1"] = float(pen.mean().detach())
             self.opt_D.zero_grad(set_to_none=True)
-            ld.backward()
+            mp.backward(ld, "D")
             if self.dist.enabled:
-                ddp.average_gradients(list(self.D.parameters()), self.dist)
-            self.opt_D.step()
+                ddp.average_gradients(list(self.D.parameters()), self.dist, replace_nonfinite=not mp.scaled)
+            mp.step(self.opt_D, "D")
             stats["loss_D"] = float(ld.detach())
         self.cur_nimg += o.batch
         self.step_idx += 1
+        stats.update(mp.scales())
         for k, v in stats.items():
             self._stats.setdefault(k, []).append(v)
         return stats
+
+    def _D(self, images: torch.Tensor) -> torch.Tensor:
+        """D's logits in float32, its forward under autocast when training in mixed precision."""
+        with self.mp.autocast():
+            return self.D(images).float()
 
     def take_stats(self) -> dict[str, float]:
         out = {k: float(np.mean(v)) for k, v in self._stats.items() if v}
@@ -298,7 +313,7 @@ class Distiller:
     def training_state(self) -> dict[str, Any]:
         return {"kind": CFG_NAME, "options": _plain_options(self.o), "cur_nimg": self.cur_nimg,
                 "step": self.step_idx, "G_opt": self.opt_G.state_dict(), "D_opt": self.opt_D.state_dict(),
-                "gen": self._gen.get_state()}
+                "gen": self._gen.get_state(), "loss_scale": self.mp.state_dict()}
 
     def save_snapshot(self, path: Path, extra_state: dict[str, Any] | None = None) -> Path:
         """The student as G and G_ema, D, and the training state (plus ``extra_state``)."""
@@ -325,6 +340,7 @@ class Distiller:
         load_optimizer_state(self.opt_D, ts["D_opt"])
         self.cur_nimg, self.step_idx = int(ts["cur_nimg"]), int(ts["step"])
         self._gen.set_state(ts["gen"].to(torch.uint8))
+        self.mp.load_state_dict(ts.get("loss_scale"))
         self.resumed_options = ts.get("options")   # to log what this resume changed
         return ts
 

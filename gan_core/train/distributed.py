@@ -78,9 +78,10 @@ def broadcast_module(module: torch.nn.Module, info: DistInfo) -> None:
             dist.broadcast(t.data, src=0)
 
 
-def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
+def average_gradients(params: list[torch.nn.Parameter], info: DistInfo, replace_nonfinite: bool = True) -> None:
     """Average ``.grad`` over processes (missing gradients count as zeros) and replace NaN/Inf
-    (which float16 blocks can produce) by finite values."""
+    (which float16 blocks can produce) by finite values — unless ``replace_nonfinite`` is False:
+    a loss scaler must see them to skip the step (``gan_core.train.amp``)."""
     params = [p for p in params if p.requires_grad]
     if not params:
         return
@@ -98,7 +99,7 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
                 p.grad.copy_(g)
             offset += n
     for p in params:
-        if p.grad is not None:
+        if p.grad is not None and replace_nonfinite:
             torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 

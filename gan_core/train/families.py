@@ -40,7 +40,10 @@ orthogonal regularization of G, default 1e-4), ``--ema-start`` (G steps before G
 averaging with decay 0.9999, default 20000). BigGAN needs a labelled dataset. Both train in one process
 or several (``--gpus N`` or torchrun: each process takes ``batch / N`` of every batch, gradients
 averaged), with optional augmentation (``--aug ada|fixed``, off by default as in both papers).
-Neither has --fp32 (always float32).
+Both train in float32 unless ``--fp32 false`` asks for mixed precision on CUDA: forward passes
+under autocast (float16) with a dynamic loss scale per network (``gan_core.train.amp``); weights,
+optimizer states and the EMA stay float32, spectral norm too. It is not baked into the networks,
+so a resume may switch it.
 """
 from __future__ import annotations
 
@@ -57,6 +60,7 @@ from gan_core.data.dataset import ImageDataset
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
 from gan_core.train import distributed as ddp
+from gan_core.train.amp import trainer_precision
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (AUG_MODES, FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
@@ -69,7 +73,7 @@ SG1_KIND = "stylegan1-progressive"
 BIGGAN_KIND = "biggan-run"
 # Options that only StyleGAN2/3 use: null in a resolved stylegan1 / biggan options dict.
 _STYLEGAN_ONLY = ("batch_gpu", "ema_rampup", "d_warmup", "pl_weight", "r1_interval", "pl_interval", "blur_sigma",
-                  "blur_fade_kimg", "fp32", "freezed")
+                  "blur_fade_kimg", "freezed")
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -117,6 +121,7 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
             _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")
     for name in _STYLEGAN_ONLY:
         setattr(o, name, None)
+    o.fp32 = True if o.fp32 is None else bool(o.fp32)   # the papers' reference code trains in float32
     if cfg == "stylegan1":
         _resolve_stylegan1(o, resolution, world_size)
     else:
@@ -435,7 +440,8 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
         pipe, ada = augmentation(o, self.device)
         try:
             self.p = ProgressiveTrainer(popts, resume=self.resume_path if ck is not None else None,
-                                        dataset=self.dataset, dist=self.dist, augment_pipe=pipe, ada=ada)
+                                        dataset=self.dataset, dist=self.dist, augment_pipe=pipe, ada=ada,
+                                        precision=trainer_precision(self.device, o.fp32))
         except ValueError as e:
             raise OptionError(str(e)) from None
         if ck is not None:
@@ -473,7 +479,7 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
                 "augment_p": pipe.p_value() if pipe is not None else None,
                 "ada_rt": ada.last_rt if ada is not None else None, "loss_gp": s.get("loss_gp"),
                 "resolution": self.p.resolution,
-                "alpha": self.p.alpha, "batch": self.p.batch}
+                "alpha": self.p.alpha, "batch": self.p.batch, **self.p.mp.scales()}
 
     def describe(self) -> str:
         o, p = self.o, self.p
@@ -482,7 +488,8 @@ class ProgressiveRunTrainer(FamilyRunTrainer):
                 f"{o.phase_kimg} kimg phases, batch {'by resolution' if o.batch is None else o.batch}"
                 f"{f' over {self.dist.world_size} processes' if self.dist.enabled else ''}, augment {o.aug}"
                 f"{f' p {o.p:g}' if o.aug == 'fixed' else ''}, "
-                f"device {self.device}; starting at kimg {self.cur_nimg / 1000:.3f} "
+                f"device {self.device}{' (mixed precision)' if p.mp.enabled else ''}; starting at kimg "
+                f"{self.cur_nimg / 1000:.3f} "
                 f"({p.resolution}², alpha {p.alpha:.3f})")
 
     def _render(self) -> torch.Tensor:
@@ -547,7 +554,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
         self._reals = reals()    # kept, so that close() ends the loader iterator inside it
         pipe, ada = augmentation(o, dev)
         self.b = BigGANTrainer(G, D, ds, bo, device=dev, reals=self._reals, augment_pipe=pipe, ada=ada,
-                               dist=self.dist)
+                               dist=self.dist, precision=trainer_precision(dev, o.fp32))
         close_before_exit(self)
         if ck is not None:
             self.b.G_ema.load_state_dict(ck.G_ema.state_dict())
@@ -586,7 +593,7 @@ class BigGANRunTrainer(FamilyRunTrainer):
                 "ada_rt": ada.last_rt if ada is not None else None, "loss_D_real": s.get("loss_D_real"),
                 "loss_D_gen": s.get("loss_D_gen"),
                 "loss_ortho_G": s.get("loss_ortho_G"), "d_steps": self.b.d_steps,
-                "ema_active": self.b.g_steps > self.o.ema_start}
+                "ema_active": self.b.g_steps > self.o.ema_start, **self.b.mp.scales()}
 
     def describe(self) -> str:
         o = self.o
@@ -595,7 +602,8 @@ class BigGANRunTrainer(FamilyRunTrainer):
                 f"{self.dataset.resolution}², {self.dataset.label_dim} classes) for {o.kimg:g} kimg, batch {o.batch}"
                 f"{f' ({self.dist.world_size} processes × {o.batch // self.dist.world_size})' if self.dist.enabled else ''}, "
                 f"{o.d_steps} D step(s) per G step, augment {o.aug}"
-                f"{f' p {o.p:g}' if o.aug == 'fixed' else ''}, G {n_g / 1e6:.2f}M parameters, device {self.device}; "
+                f"{f' p {o.p:g}' if o.aug == 'fixed' else ''}, G {n_g / 1e6:.2f}M parameters, device {self.device}"
+                f"{' (mixed precision)' if self.b.mp.enabled else ''}; "
                 f"starting at kimg {self.cur_nimg / 1000:.3f}")
 
     def _render(self) -> torch.Tensor:

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,11 +25,16 @@ PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
 
 def r1_penalty(D_fn: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-               create_graph: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """(penalty [N] = ||∇_x D(x)||² per image, logits [N, 1]) for ``real`` [N, C, H, W]."""
+               create_graph: bool = True, precision: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(penalty [N] = ||∇_x D(x)||² per image, logits [N, 1]) for ``real`` [N, C, H, W].
+    ``precision``: a ``gan_core.train.amp.MixedPrecision`` whose loss scale the gradient is
+    taken through (mixed-precision training)."""
     x = real.detach().requires_grad_(True)
     logits = D_fn(x)
-    (grad,) = torch.autograd.grad(outputs=logits.sum(), inputs=x, create_graph=create_graph, only_inputs=True)
+    if precision is not None:
+        grad = precision.input_gradient(logits.sum(), x)
+    else:
+        (grad,) = torch.autograd.grad(outputs=logits.sum(), inputs=x, create_graph=create_graph, only_inputs=True)
     return grad.square().sum(dim=[1, 2, 3]), logits
 
 

@@ -77,7 +77,8 @@ class TrainOptions:
     pl_interval: int = 4
     blur_sigma: float | None = None
     blur_fade_kimg: float | None = None
-    fp32: bool = False
+    fp32: bool | None = None             # float32 only (default: false — mixed precision on CUDA — for
+                                         # stylegan2/3; true for stylegan1 / biggan, see families.py)
     freezed: int | None = None           # D layers (from the image side) kept frozen: FreezeD (default 0)
     device: str = "auto"
     strict_data: bool = False
@@ -140,6 +141,7 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
         from gan_core.train.families import resolve_family
 
         return resolve_family(o, resolution, world_size)
+    o.fp32 = False if o.fp32 is None else bool(o.fp32)
     for name, flag in FAMILY_ONLY.items():
         _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {o.cfg} does not use it")
     if o.cmax is None:

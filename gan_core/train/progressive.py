@@ -16,6 +16,8 @@ taken between augmented reals and fakes, R1 is the gradient of D(augment(x)) wit
 reals x. Style-mixing regularization with probability
 ``style_mixing_prob`` (0.9): those images take the ws of a second z from a random crossover layer
 among the layers in use. G EMA with half-life ``ema_kimg``. Adam (0, 0.99) as the paper.
+Optional mixed precision (``precision``, a ``gan_core.train.amp.MixedPrecision``): G's and D's
+forward passes under autocast, one loss scale per network, penalties from scaled gradients.
 
 Randomness (z, noise, real-image indices, mixing) is drawn from generators seeded with
 ``(seed, iteration, rank)``, so resuming from a snapshot repeats exactly what an uninterrupted run
@@ -38,6 +40,7 @@ import torch.nn.functional as F
 from gan_core.data.dataset import ImageDataset
 from gan_core.models.stylegan1 import Discriminator, Generator
 from gan_core.train import distributed as ddp
+from gan_core.train.amp import MixedPrecision
 from gan_core.train.augment import augment_state, restore_augment_state
 from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import r1_penalty
@@ -113,11 +116,14 @@ class ProgressiveTrainer:
 
     def __init__(self, opts: ProgressiveOptions, resume: str | Path | None = None,
                  dataset: ImageDataset | None = None, dist: ddp.DistInfo | None = None,
-                 augment_pipe: torch.nn.Module | None = None, ada: Any = None) -> None:
+                 augment_pipe: torch.nn.Module | None = None, ada: Any = None,
+                 precision: MixedPrecision | None = None) -> None:
         """``dataset``: an already opened dataset of ``opts.data`` (default: open it here);
         ``dist``: the process group this trainer is one process of (default: alone);
         ``augment_pipe``: augments every image D sees; ``ada``: an ``AdaController`` of that pipe
-        (its p and accumulators are part of ``training_state`` and restored on resume)."""
+        (its p and accumulators are part of ``training_state`` and restored on resume);
+        ``precision``: mixed precision (default: float32; its loss scales are part of
+        ``training_state``)."""
         if opts.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {opts.loss!r}")
         self.o = opts
@@ -125,6 +131,7 @@ class ProgressiveTrainer:
         self.augment_pipe = augment_pipe.to(opts.device) if augment_pipe is not None else None
         self.ada = ada
         self.device = torch.device(opts.device)
+        self.mp = precision if precision is not None else MixedPrecision(self.device, enabled=False)
         self.dataset = dataset if dataset is not None else ImageDataset(opts.data, xflip=opts.mirror)
         res = self.dataset.resolution
         self.final_step = Generator.step_for_resolution(res)
@@ -177,8 +184,8 @@ class ProgressiveTrainer:
         return int(self.o.batch_schedule.get(self.resolution, 16))
 
     def _average_gradients(self, net: torch.nn.Module) -> None:
-        if self.dist.enabled:
-            ddp.average_gradients(list(net.parameters()), self.dist)
+        if self.dist.enabled:   # scaled gradients keep their Inf/NaN: every process then skips the same step
+            ddp.average_gradients(list(net.parameters()), self.dist, replace_nonfinite=not self.mp.scaled)
 
     def _reals(self, gen: torch.Generator, batch: int) -> torch.Tensor:
         idx = torch.randint(len(self.dataset), [batch], generator=gen)
@@ -206,7 +213,13 @@ class ProgressiveTrainer:
     def _fake(self, gen: torch.Generator, batch: int, update_emas: bool = False) -> torch.Tensor:
         ws = self._ws(gen, batch, update_emas)
         noise_gen = torch.Generator().manual_seed(int(torch.randint(2 ** 62, [1], generator=gen)))
-        return self.G.synthesis(ws, noise_mode="random", noise_generator=noise_gen)
+        with self.mp.autocast():
+            return self.G.synthesis(ws, noise_mode="random", noise_generator=noise_gen).float()
+
+    def _D(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits in float32, its forward under autocast when training in mixed precision."""
+        with self.mp.autocast():
+            return self.D(x).float()
 
     def step(self) -> dict[str, float]:
         """One iteration (D step, then G step, then EMA); returns the losses."""
@@ -230,38 +243,38 @@ class ProgressiveTrainer:
         if o.loss == "wgan-gp":
             if aug is not None:   # D sees augmented images; the penalty is taken between them
                 real, fake = aug(real), aug(fake)
-            d_real, d_fake = self.D(real), self.D(fake)
+            d_real, d_fake = self._D(real), self._D(fake)
             eps = torch.rand([batch, 1, 1, 1], generator=gen).to(self.device)
             mixed = (real + eps * (fake - real)).detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.D(mixed).sum(), mixed, create_graph=True)
+            grad = self.mp.input_gradient(self._D(mixed).sum(), mixed)
             gp = (grad.flatten(1).norm(dim=1) - 1).square()
             d_loss = (d_fake - d_real).mean() + o.gp_lambda * gp.mean() + o.drift * d_real.square().mean()
             stats["gp"] = float(gp.detach().mean())
         else:
             if aug is None:
-                d_real, d_fake = self.D(real), self.D(fake)
-                penalty, _ = r1_penalty(self.D, real)
+                d_real, d_fake = self._D(real), self._D(fake)
+                penalty, _ = r1_penalty(self._D, real, precision=self.mp)
             else:   # R1 of D(augment(x)) with respect to the reals x, as StyleGAN2-ADA
-                penalty, d_real = r1_penalty(lambda x: self.D(aug(x)), real)
-                d_fake = self.D(aug(fake))
+                penalty, d_real = r1_penalty(lambda x: self._D(aug(x)), real, precision=self.mp)
+                d_fake = self._D(aug(fake))
             d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean() + o.r1_gamma / 2 * penalty.mean()
             stats["r1"] = float(penalty.detach().mean())
         if self.ada is not None:
             self.ada.accumulate(d_real)
         self.D_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
+        self.mp.backward(d_loss, "D")
         self._average_gradients(self.D)
-        self.D_opt.step()
+        self.mp.step(self.D_opt, "D")
         # G
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         img = self._fake(gen, batch, update_emas=True)  # also tracks w_avg for truncation
-        d_gen = self.D(aug(img) if aug is not None else img)
+        d_gen = self._D(aug(img) if aug is not None else img)
         g_loss = -d_gen.mean() if o.loss == "wgan-gp" else F.softplus(-d_gen).mean()
         self.G_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
+        self.mp.backward(g_loss, "G")
         self._average_gradients(self.G)
-        self.G_opt.step()
+        self.mp.step(self.G_opt, "G")
         self.D.requires_grad_(True)
         ddp.average_tracked_buffers(self.G, self.dist)   # w_avg, from every process's batch
         # EMA, counters, schedule
@@ -274,7 +287,7 @@ class ProgressiveTrainer:
         ema_update(self.G_ema, self.G, ema_beta(batch, o.ema_kimg, self.cur_nimg))
         self._apply_schedule()
         stats.update(d_loss=float(d_loss.detach()), g_loss=float(g_loss.detach()), step=self.step_idx,
-                     alpha=self.alpha, kimg=self.cur_nimg / 1000)
+                     alpha=self.alpha, kimg=self.cur_nimg / 1000, **self.mp.scales())
         return stats
 
     def run(self, kimg: float | None = None) -> None:
@@ -295,7 +308,7 @@ class ProgressiveTrainer:
         return {"kind": "stylegan1-progressive", "options": self.o.to_dict(), "cur_nimg": self.cur_nimg,
                 "iteration": self.iteration, "step": self.step_idx, "alpha": self.alpha,
                 "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
-                "augment": augment_state(self.augment_pipe, self.ada)}
+                "augment": augment_state(self.augment_pipe, self.ada), "loss_scale": self.mp.state_dict()}
 
     def save_snapshot(self, path: str | Path | None = None) -> Path:
         if path is None:
@@ -319,6 +332,7 @@ class ProgressiveTrainer:
         load_optimizer_state(self.G_opt, ts["G_opt"])
         load_optimizer_state(self.D_opt, ts["D_opt"])
         restore_augment_state(self.augment_pipe, self.ada, ts.get("augment"))
+        self.mp.load_state_dict(ts.get("loss_scale"))
         step, alpha = schedule(self.cur_nimg, self.start_step, self.final_step, self.phase_nimg)
         if (step, alpha) != (int(ts["step"]), float(ts["alpha"])) or (self.G.step, self.G.alpha) != (step, alpha):
             raise ValueError(f"{path}: its step/alpha ({ts['step']}, {ts['alpha']}) do not match the schedule at "

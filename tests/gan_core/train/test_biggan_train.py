@@ -14,15 +14,6 @@ from gan_core.train.biggan import BigGANTrainer, BigGANTrainOptions, hinge_d_los
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def labelled(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "proc16.zip"
-    procedural.write_procedural_zip(path, count=24, resolution=16, labels=True)
-    ds = open_dataset(path, use_labels=True)
-    yield ds
-    ds.close()
-
-
 def _nets(seed: int = 0):
     torch.manual_seed(seed)
     G = biggan.Generator(z_dim=12, c_dim=3, img_resolution=16, ch=8, shared_dim=8, channels=[[8, 8], [8, 8]],
