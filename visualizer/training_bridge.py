@@ -20,7 +20,7 @@ import numpy as np
 
 from gan_core.train.run_state import (ENDED_STATES, RunHealth, describe_options, kimg_text, run_health,
                                       silent_after)
-from gan_core.train.rundir import COMMANDS, atomic_write_json, best_measured, read_json_dict
+from gan_core.train.rundir import COMMANDS, atomic_write_json, best_measured, quality_key, read_json_dict
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep", "mobilestylegan")
 # The config that runs `ganscope distill` (MobileStyleGAN from a StyleGAN2 teacher): the panel's
@@ -191,7 +191,7 @@ class RunWatcher:
     def series(self, key: str) -> tuple[list[float], list[float]]:
         """(kimg, value) for one stats or metrics key, skipping rows where it is null."""
         xs, ys = [], []
-        for row in self.metrics if key.startswith("swd_") else self.stats:
+        for row in self.metrics if key.startswith("swd_") or key == "fid" else self.stats:
             v, k = row.get(key), row.get("kimg")
             if isinstance(v, (int, float)) and isinstance(k, (int, float)):
                 xs.append(float(k))
@@ -449,12 +449,16 @@ class TrainingSession:
     def latest_snapshot(self) -> Path | None:
         return self.watcher.latest_snapshot() if self.watcher else None
 
+    def quality_key(self) -> str | None:
+        """The metrics.jsonl key that ranks the followed run's snapshots (``swd_mean`` or ``fid``)."""
+        return quality_key(self.watcher.metrics) if self.watcher else None
+
     def best_measured(self) -> dict[str, Any] | None:
         """The metrics.jsonl row of the snapshot measured best that is still on disk, or None."""
         return best_measured(self.watcher.run_dir) if self.watcher else None
 
     def best_snapshot(self) -> Path | None:
-        """The snapshot measured best (lowest SWD in metrics.jsonl) that is still on disk."""
+        """The snapshot measured best (lowest SWD or FID in metrics.jsonl) that is still on disk."""
         best = self.best_measured()
         return self.watcher.run_dir / best["snapshot"] if best else None
 

@@ -24,6 +24,8 @@ CURVES = LOSSES + PENALTIES
 # The second plot shows the first of these a run logs: distillation's distance to the teacher,
 # else ADA's p (hidden for runs with neither: StyleGAN1 / BigGAN without augmentation).
 SECOND_PLOT = (("distance_eval", "|student - teacher| (16 fixed latents)"), ("augment_p", "augment p"))
+# The quality plot's name per ranking key of metrics.jsonl (--metrics swd | fid).
+QUALITY_NAMES = {"swd_mean": "SWD x1000", "fid": "FID"}
 PREVIEW_WIDTH = 330
 
 
@@ -97,7 +99,7 @@ class TrainingPanel(Panel):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.px")
                 with dpg.plot_axis(dpg.mvYAxis, tag="train.py"):
                     dpg.add_line_series([], [], tag="train.series.second")
-            # quality at each snapshot, for runs with --metrics swd (hidden until there is any)
+            # quality at each snapshot, for runs with --metrics swd|fid (hidden until there is any)
             with dpg.plot(label="SWD x1000 at snapshots (lower is better)", height=130, width=-1,
                           tag="train.plot_q", no_mouse_pos=True, show=False):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.qx")
@@ -247,11 +249,16 @@ class TrainingPanel(Panel):
             for axis in ("train.x", "train.y", "train.y2", "train.px", "train.py"):
                 dpg.fit_axis_data(axis)
         if up.new_metrics:
-            xs, ys = self.host.training.watcher.series("swd_mean")
+            key = self.host.training.quality_key() or "swd_mean"
+            name = QUALITY_NAMES.get(key, key)
+            xs, ys = self.host.training.watcher.series(key)
             dpg.set_value("train.series.swd_mean", [xs, ys])
+            dpg.configure_item("train.series.swd_mean", label=key)
+            dpg.configure_item("train.plot_q", label=f"{name} at snapshots (lower is better)")
+            dpg.configure_item("train.open_best", label=f"Open best snapshot (lowest {name.split()[0]})")
             best = self.host.training.best_measured()     # the point Open best snapshot opens
-            dpg.set_value("train.series.swd_best", [[float(best["kimg"])], [float(best["swd_mean"])]] if best
-                          else [[], []])
+            dpg.set_value("train.series.swd_best", [[float(best["kimg"])], [float(best[key])]]
+                          if best and key in best else [[], []])
             dpg.configure_item("train.plot_q", show=bool(xs))
             dpg.configure_item("train.open_best", show=bool(xs))
             for axis in ("train.qx", "train.qy"):

@@ -42,6 +42,10 @@ from gan_core.cli import swd as swd_cmd  # noqa: E402
 
 COMMANDS["swd"] = swd_cmd
 
+from gan_core.cli import fid as fid_cmd  # noqa: E402
+
+COMMANDS["fid"] = fid_cmd
+
 
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

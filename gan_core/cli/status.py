@@ -77,13 +77,14 @@ def format_run(r: dict[str, Any]) -> str:
                        if isinstance(tick.get(k), (int, float)))
     lines.append(f"  newest snapshot: {r['latest_snapshot'] or 'none yet'}" + (f"; last tick: {losses}" if losses else ""))
     m = r["last_metrics"] or {}
-    if isinstance(m.get("swd_mean"), (int, float)):
-        lines.append(f"  quality at kimg {kimg_text(m.get('kimg'))}: SWD×10³ {m['swd_mean']:.2f} "
-                     f"({m.get('num')} images; lower is better)")
-    best = r.get("best_metrics") or {}
-    if isinstance(best.get("swd_mean"), (int, float)) and best.get("snapshot") and best != m:
-        lines.append(f"  best so far: {best['snapshot']} (kimg {kimg_text(best.get('kimg'))}, SWD×10³ "
-                     f"{best['swd_mean']:.2f}; kept while newer snapshots are pruned)")
+    for key, name in (("swd_mean", "SWD×10³"), ("fid", "FID")):
+        if isinstance(m.get(key), (int, float)):
+            lines.append(f"  quality at kimg {kimg_text(m.get('kimg'))}: {name} {m[key]:.2f} "
+                         f"({m.get('num')} images; lower is better)")
+        best = r.get("best_metrics") or {}
+        if isinstance(best.get(key), (int, float)) and best.get("snapshot") and best != m and key in m:
+            lines.append(f"  best so far: {best['snapshot']} (kimg {kimg_text(best.get('kimg'))}, {name} "
+                         f"{best[key]:.2f}; kept while newer snapshots are pruned)")
     if health in ("ended", "gone", "unknown") and state != "finished" and r["latest_snapshot"]:
         lines.append(f"  continue it with: ganscope train --resume {r['run_dir']}")
     return "\n".join(lines)

@@ -69,10 +69,13 @@ def add_parser(sub) -> None:
     a("--workers", type=int, default=None, help="data loader worker processes (default 3)")
     a("--keep-snapshots", type=int, default=None, help="keep the newest K snapshots (default 5), and with --metrics also the best measured one")
     a("--preview-interval", type=finite_float, default=None, help="seconds between live previews (default 10)")
-    a("--metrics", choices=("none", "swd"), default=None,
+    a("--metrics", choices=("none", "swd", "fid"), default=None,
       help="quality measured at each snapshot into metrics.jsonl: swd, the sliced Wasserstein distance to the "
-           "dataset (see `ganscope swd`), or none (default)")
+           "dataset (see `ganscope swd`), fid, the Fréchet Inception distance (see `ganscope fid`; needs "
+           "--inception), or none (default)")
     a("--metrics-num", type=int, default=None, help="images per set for --metrics (default 1000)")
+    a("--inception", default=None, help="for --metrics fid: pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+                                        "(default $GANSCOPE_INCEPTION; read as tensors, nothing is downloaded)")
     a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
     a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
     a("--map", type=int, default=None, help="mapping layers (default 8 for stylegan2, 2 for stylegan3)")

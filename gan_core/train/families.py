@@ -64,7 +64,7 @@ from gan_core.train.amp import trainer_precision
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (AUG_MODES, FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
-                                    TrainOptions, augmentation, resolve)
+                                    TrainOptions, augmentation, check_metrics, resolve)
 from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 from gan_core.train.trainer import Trainer, choose_run_dir, pick_device
@@ -114,8 +114,7 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     _check(o.preview_interval > 0, f"--preview-interval must be positive, got {o.preview_interval}")
     _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
     _check(o.workers is None or o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
-    _check(o.metrics in ("none", "swd"), f"--metrics must be none or swd, got {o.metrics!r}")
-    _check(o.metrics_num >= 16, f"--metrics-num must be at least 16, got {o.metrics_num}")
+    check_metrics(o)
     for name, flag in FAMILY_ONLY.items():
         if cfg not in FAMILY_ONLY_CFG[name].split("/"):
             _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")

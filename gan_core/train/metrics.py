@@ -1,12 +1,17 @@
-"""Quality measured at each snapshot of a training run (``--metrics swd``; every family).
+"""Quality measured at each snapshot of a training run (``--metrics swd|fid``; every family).
 
-The official trainer computes FID at every snapshot; FID needs Inception weights, which nothing
-here downloads, so the built-in metric is the sliced Wasserstein distance
-(``gan_core.analysis.swd``): G_ema's images for the seeds 0…N−1 (constant noise, no truncation)
-against the dataset's first N images. Rank 0 measures; one line per snapshot goes to
-``metrics.jsonl`` (``kimg``, ``snapshot``, ``swd_<res>`` per pyramid level, ``swd_mean``,
-``num``, ``seconds``, ``timestamp``) and to log.txt, so the app and ``ganscope status`` show it.
-Pruning then spares the best measured snapshot (``SnapshotQuality``).
+G_ema's images for the seeds 0…N−1 (constant noise, no truncation) against the dataset's first N
+images, by one of:
+
+* ``swd``: the sliced Wasserstein distance (``gan_core.analysis.swd``); needs no pretrained
+  network. Row keys ``swd_<res>`` per pyramid level and ``swd_mean``.
+* ``fid``: the Fréchet Inception distance (``gan_core.analysis.fid``), as the official trainer
+  measures at every snapshot; needs the local Inception weights file (``--inception``; nothing
+  is downloaded). Row key ``fid``. The dataset's statistics are computed once per process.
+
+Rank 0 measures; one line per snapshot goes to ``metrics.jsonl`` (``kimg``, ``snapshot``, the
+metric's keys, ``num``, ``seconds``, ``timestamp``) and to log.txt, so the app and ``ganscope
+status`` show it. Pruning then spares the best measured snapshot (``SnapshotQuality``).
 """
 from __future__ import annotations
 
@@ -18,50 +23,77 @@ import torch.nn.functional as F
 
 from gan_core.train.rundir import RunDirectory, best_measured
 
-METRICS = ("none", "swd")
+METRICS = ("none", "swd", "fid")
 
 
 class SnapshotMetrics:
-    """Measures G_ema against the dataset; the real images' patches are gathered once."""
+    """Measures G_ema against the dataset; the real images' patches (SWD) or feature statistics
+    (FID) are gathered once."""
 
-    def __init__(self, name: str, num: int, dataset, device: torch.device, batch: int = 16) -> None:
+    def __init__(self, name: str, num: int, dataset, device: torch.device, batch: int = 16,
+                 inception: str | None = None) -> None:
         if name not in METRICS or name == "none":
             raise ValueError(f"unknown metric {name!r}: use one of {', '.join(METRICS)}")
         self.name = name
+        self.inception = inception
+        self._net = None
         self.num = min(int(num), dataset.num_images)
         self.dataset = dataset
         self.device = device
         self.batch = batch
         self._reference = None
 
-    def _reals(self):
-        from gan_core.analysis.swd import PatchSet
+    def _new_set(self, seed: int):
+        """An empty accumulator of this metric (SWD: patches; FID: Inception feature statistics)."""
+        if self.name == "swd":
+            from gan_core.analysis.swd import PatchSet
+            return PatchSet(seed=seed)
+        from gan_core.analysis.fid import load_inception
+        if self._net is None:
+            self._net = load_inception(self.inception, self.device)
+        return _InceptionSet(self._net)
 
-        ref = PatchSet(seed=0)
+    def _reals(self):
+        ref = self._new_set(seed=0)
         for start in range(0, self.num, self.batch):
             imgs = [torch.from_numpy(self.dataset.get_image(i)) for i in range(start, min(start + self.batch, self.num))]
             ref.add(_rgb(torch.stack(imgs).float()))
         return ref
 
     def measure(self, G_ema: torch.nn.Module) -> dict[str, Any]:
-        """{"swd_<res>": …, "swd_mean": …, "num": N, "seconds": …} for ``G_ema`` now."""
+        """{"swd_<res>": …, "swd_mean": …} or {"fid": …}, plus "num": N, "seconds": … for ``G_ema`` now."""
         from gan_core.analysis.image_sources import iter_generator_images
-        from gan_core.analysis.swd import PatchSet, swd
 
         t0 = time.time()
         if self._reference is None:
             self._reference = self._reals()
-        fakes = PatchSet(seed=1)
+        fakes = self._new_set(seed=1)
         res = self.dataset.resolution
         with torch.no_grad():
             for imgs in iter_generator_images(G_ema, self.num, self.batch, seed=0, device=self.device):
                 if imgs.shape[-1] != res:   # a progressive run's lower stage, compared at the data's size
                     imgs = F.interpolate(imgs, size=(res, res), mode="nearest")
                 fakes.add(_rgb(imgs))
-        values = swd(self._reference, fakes)
-        row: dict[str, Any] = {f"swd_{k}": round(v, 4) for k, v in values.items()}
+        if self.name == "swd":
+            from gan_core.analysis.swd import swd
+            row: dict[str, Any] = {f"swd_{k}": round(v, 4) for k, v in swd(self._reference, fakes).items()}
+        else:
+            from gan_core.analysis.fid import fid_many
+            row = {"fid": round(fid_many(self._reference.stats, [fakes.stats])[0], 4)}
         row.update(num=self.num, seconds=round(time.time() - t0, 2))
         return row
+
+
+class _InceptionSet:
+    """Images in, FID statistics of their Inception features kept (``stats``)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        from gan_core.analysis.fid import FeatureStats
+        self.net, self.stats = net, FeatureStats()
+
+    def add(self, images: torch.Tensor) -> None:
+        from gan_core.analysis.fid import inception_features
+        self.stats.add(inception_features(self.net, images))
 
 
 class SnapshotQuality:
@@ -77,7 +109,8 @@ class SnapshotQuality:
         best = None
         if self.o.metrics not in (None, "none"):
             if self._meter is None:
-                self._meter = SnapshotMetrics(self.o.metrics, self.o.metrics_num, self.dataset, self.device)
+                self._meter = SnapshotMetrics(self.o.metrics, self.o.metrics_num, self.dataset, self.device,
+                                              inception=getattr(self.o, "inception", None))
             row = self._meter.measure(G_ema)
             run.append_metrics({"kimg": round(cur_nimg / 1000, 6), "snapshot": name, **row, "timestamp": time.time()})
             run.log(describe(row), echo=False)
@@ -87,6 +120,8 @@ class SnapshotQuality:
 
 def describe(row: dict[str, Any]) -> str:
     """A log line for one metrics row."""
+    if isinstance(row.get("fid"), (int, float)):
+        return f"metric fid ({row.get('num')} images): {row['fid']:.3f} in {row.get('seconds', 0):.0f} s"
     levels = ", ".join(f"{k[4:]}²: {v:.2f}" for k, v in row.items()
                        if k.startswith("swd_") and k != "swd_mean" and isinstance(v, (int, float)))
     return (f"metric swd ({row.get('num')} images): mean {row.get('swd_mean', float('nan')):.2f} ({levels}) "

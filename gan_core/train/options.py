@@ -86,6 +86,7 @@ class TrainOptions:
     grid: tuple[int, int] | None = None  # preview grid (columns, rows)
     metrics: str = "none"                # quality measured at each snapshot: 'none' or 'swd' (metrics.py)
     metrics_num: int = 1000              # images per set for it
+    inception: str | None = None         # FID Inception weights file for --metrics fid (default $GANSCOPE_INCEPTION)
     # StyleGAN1 (progressive growing; gan_core.train.families / progressive.py)
     loss: str | None = None              # 'wgan-gp' (default) or 'r1'
     phase_kimg: float | None = None      # kimg of each fade-in and each stable phase (default 600)
@@ -132,6 +133,24 @@ def _check(cond: bool, msg: str) -> None:
         raise OptionError(msg)
 
 
+def check_metrics(o: TrainOptions) -> None:
+    """``--metrics`` / ``--metrics-num`` / ``--inception`` (every family): FID needs the Inception
+    weights file now, not at the first snapshot hours later; its absolute path is kept, so a
+    resume finds it from any folder."""
+    from gan_core.train.metrics import METRICS
+
+    _check(o.metrics in METRICS, f"--metrics must be one of {', '.join(METRICS)}, got {o.metrics!r}")
+    _check(o.metrics_num >= 16, f"--metrics-num must be at least 16, got {o.metrics_num}")
+    if o.metrics == "fid":
+        from gan_core.analysis.fid import InceptionError, resolve_weights_path
+        try:
+            o.inception = str(resolve_weights_path(o.inception).resolve())
+        except InceptionError as e:
+            raise OptionError(f"--metrics fid: {e}") from None
+    else:
+        _check(o.inception is None, "--inception is the weights file of --metrics fid")
+
+
 def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOptions:
     """A copy of ``opts`` with every default filled in for this resolution and process count;
     raises OptionError for impossible values."""
@@ -163,8 +182,7 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
     o.freezed = 0 if o.freezed is None else int(o.freezed)
     _check(o.freezed >= 0, f"--freezed must be >= 0, got {o.freezed}")
     _check(0 <= o.style_mixing <= 1, f"--style-mixing must be in [0, 1], got {o.style_mixing}")
-    _check(o.metrics in ("none", "swd"), f"--metrics must be none or swd, got {o.metrics!r}")
-    _check(o.metrics_num >= 16, f"--metrics-num must be at least 16, got {o.metrics_num}")
+    check_metrics(o)
     _check(o.z_dim >= 1 and o.w_dim >= 1, "--zdim and --wdim must be positive")
     if o.batch is None:
         o.batch = min(max(min(4096 // resolution, 32) * world_size, world_size), max(64, world_size))

@@ -121,12 +121,29 @@ def latest_snapshot(run_dir: str | os.PathLike) -> Path | None:
     return snaps[-1] if snaps else None
 
 
-def best_measured(run_dir: str | os.PathLike, key: str = "swd_mean") -> dict[str, Any] | None:
-    """The metrics.jsonl row with the lowest ``key`` whose snapshot file still exists (the newest
-    of equals), or None when nothing measured is on disk. Snapshots are pruned oldest first and
-    this one is spared, so it is the best of the whole run. A name measured twice (a stop's
-    snapshot within the same kimg replaces the file) counts with its last row only."""
+# The value of a metrics.jsonl row that ranks snapshots (lower is better), per --metrics.
+QUALITY_KEYS = {"swd": "swd_mean", "fid": "fid"}
+
+
+def quality_key(rows: list[dict[str, Any]]) -> str | None:
+    """The ranking key of the newest measured row (a resume may have changed --metrics), or None."""
+    for row in reversed(rows):
+        for key in QUALITY_KEYS.values():
+            if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool):
+                return key
+    return None
+
+
+def best_measured(run_dir: str | os.PathLike, key: str | None = None) -> dict[str, Any] | None:
+    """The metrics.jsonl row with the lowest ``key`` (default: the run's current metric,
+    ``quality_key``) whose snapshot file still exists (the newest of equals), or None when
+    nothing measured is on disk. Snapshots are pruned oldest first and this one is spared, so it
+    is the best of the whole run. A name measured twice (a stop's snapshot within the same kimg
+    replaces the file) counts with its last row only."""
     rows, _ = read_stats(run_dir, name="metrics.jsonl")
+    key = key or quality_key(rows)
+    if key is None:
+        return None
     last = {row.get("snapshot"): row for row in rows if isinstance(row.get("snapshot"), str)}
     best = None
     for row in last.values():

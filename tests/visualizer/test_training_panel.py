@@ -231,7 +231,8 @@ def test_the_panel_distils_mobilestylegan_from_a_teacher(app, tmp_path):
     assert dpg.get_value("train.data") == "procedural:500" and dpg.is_item_shown("train.res")   # as typed
 
 
-def test_the_quality_plot_marks_the_best_snapshot_still_on_disk(app, tmp_path):
+@pytest.mark.parametrize("key, label", [("swd_mean", "SWD x1000"), ("fid", "FID")])
+def test_the_quality_plot_marks_the_best_snapshot_still_on_disk(app, tmp_path, key, label):
     import json
     import socket
 
@@ -241,7 +242,7 @@ def test_the_quality_plot_marks_the_best_snapshot_still_on_disk(app, tmp_path):
          "updated": time.time()}))
     rows = [(1.0, "network-snapshot-000001.pt", 50.0), (2.0, "network-snapshot-000002.pt", 30.0),
             (3.0, "network-snapshot-000003.pt", 40.0)]
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"kimg": k, "snapshot": s, "swd_mean": v}) + "\n"
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"kimg": k, "snapshot": s, key: v}) + "\n"
                                                     for k, s, v in rows))
     for _, name, _ in rows[1:]:
         (tmp_path / name).write_bytes(b"")
@@ -250,9 +251,11 @@ def test_the_quality_plot_marks_the_best_snapshot_still_on_disk(app, tmp_path):
     run_frames_until(app, lambda: dpg.get_item_configuration("train.plot_q")["show"], 30, "the quality plot")
     assert [list(v) for v in dpg.get_value("train.series.swd_mean")[:2]] == [[1.0, 2.0, 3.0], [50.0, 30.0, 40.0]]
     assert [list(v) for v in dpg.get_value("train.series.swd_best")[:2]] == [[2.0], [30.0]]
+    assert dpg.get_item_configuration("train.plot_q")["label"] == f"{label} at snapshots (lower is better)"
+    assert dpg.get_item_configuration("train.open_best")["label"] == f"Open best snapshot (lowest {label.split()[0]})"
     (tmp_path / "network-snapshot-000002.pt").unlink()              # pruned: the best on disk is now 3
     with open(tmp_path / "metrics.jsonl", "a") as f:
-        f.write(json.dumps({"kimg": 4.0, "snapshot": "network-snapshot-000004.pt", "swd_mean": 45.0}) + "\n")
+        f.write(json.dumps({"kimg": 4.0, "snapshot": "network-snapshot-000004.pt", key: 45.0}) + "\n")
     run_frames_until(app, lambda: list(dpg.get_value("train.series.swd_best")[0]) == [3.0], 30,
                      "the mark to move to the best snapshot left")
 

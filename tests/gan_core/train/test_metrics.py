@@ -47,7 +47,7 @@ def test_measuring_leaves_the_training_random_state_alone(tiny_zip):
     assert m.measure(G)["swd_mean"] == row["swd_mean"]          # the same images, the same number
     assert describe(row).startswith(f"metric swd (20 images): mean {row['swd_mean']:.2f} (16²: ")
     with pytest.raises(ValueError, match="unknown metric"):
-        SnapshotMetrics("fid", 20, ImageDataset(tiny_zip), torch.device("cpu"))
+        SnapshotMetrics("ssim", 20, ImageDataset(tiny_zip), torch.device("cpu"))
 
 
 def test_metrics_options_are_checked(tiny_zip, tmp_path, capsys):
@@ -117,3 +117,32 @@ def test_best_measured_reads_only_snapshots_still_on_disk(tmp_path):
     assert [p.name for p in run.prune_snapshots(1, protect=run.file("network-snapshot-000002.pt"))] == \
         ["network-snapshot-000001.pt", "network-snapshot-000003.pt"]
     assert sorted(p.name for p in run.path.glob("*.pt")) == ["network-snapshot-000002.pt", "network-snapshot-000004.pt"]
+
+
+def test_a_run_measures_fid_with_a_local_inception_file(tiny_zip, tmp_path, capsys, monkeypatch):
+    from gan_core.train.rundir import best_measured
+    from tests.gan_core.analysis.fid_reference import write_weights_file
+
+    monkeypatch.delenv("GANSCOPE_INCEPTION", raising=False)
+    weights = write_weights_file(tmp_path / "pt_inception.pth")
+    run = tmp_path / "run"
+    args = ["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.004", "--metrics", "fid",
+            "--metrics-num", "16"] + TINY
+    # the weights file is needed at the start, not at the first snapshot
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--metrics fid: FID needs the Inception weights file" in err and "--inception FILE" in err
+    assert not (run / "stats.jsonl").exists()
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(tmp_path / "x"), "--inception", str(weights)]
+                + TINY) == 2
+    assert "--inception is the weights file of --metrics fid" in capsys.readouterr().err
+    assert main(args + ["--inception", str(weights)]) == 0
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all(r["fid"] > 0 and r["num"] == 16 and "swd_mean" not in r for r in rows)
+    assert json.loads((run / "training_options.json").read_text())["inception"] == str(weights.resolve())
+    assert (run / "log.txt").read_text().count("metric fid (16 images): ") == len(rows)
+    last = {r["snapshot"]: r for r in rows}        # (a snapshot name measured twice counts once, its last)
+    assert best_measured(run)["fid"] == min(r["fid"] for r in last.values())
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    assert f"quality at kimg 0.004: FID {rows[-1]['fid']:.2f} (16 images" in capsys.readouterr().out
