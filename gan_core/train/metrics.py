@@ -99,7 +99,8 @@ class _InceptionSet:
 class SnapshotQuality:
     """What every trainer does after writing a snapshot (rank 0): with ``--metrics``, measure G_ema
     into metrics.jsonl and the log, then keep the newest ``--keep-snapshots`` snapshots plus the
-    best measured one still on disk (measured first, so that a new best is spared at once)."""
+    best measured one still on disk (measured first, so that a new best is spared at once). A
+    measurement that fails (the Inception file gone, out of memory) is logged and the run goes on."""
 
     def __init__(self, o: Any, dataset, device: torch.device) -> None:
         self.o, self.dataset, self.device = o, dataset, device
@@ -111,9 +112,16 @@ class SnapshotQuality:
             if self._meter is None:
                 self._meter = SnapshotMetrics(self.o.metrics, self.o.metrics_num, self.dataset, self.device,
                                               inception=getattr(self.o, "inception", None))
-            row = self._meter.measure(G_ema)
-            run.append_metrics({"kimg": round(cur_nimg / 1000, 6), "snapshot": name, **row, "timestamp": time.time()})
-            run.log(describe(row), echo=False)
+            try:
+                row = self._meter.measure(G_ema)
+            except Exception as e:  # noqa: BLE001 - a measurement must not end the training it watches
+                run.log(f"metric {self.o.metrics} failed for {name} ({type(e).__name__}: {e}); training goes on, "
+                        f"this snapshot unmeasured", echo=True)
+                row = None
+            if row is not None:
+                run.append_metrics({"kimg": round(cur_nimg / 1000, 6), "snapshot": name, **row,
+                                    "timestamp": time.time()})
+                run.log(describe(row), echo=False)
             best = best_measured(run.path)
         run.prune_snapshots(self.o.keep_snapshots, protect=run.file(best["snapshot"]) if best else None)
 

@@ -146,3 +146,18 @@ def test_a_run_measures_fid_with_a_local_inception_file(tiny_zip, tmp_path, caps
     capsys.readouterr()
     assert main(["status", str(run)]) == 0
     assert f"quality at kimg 0.004: FID {rows[-1]['fid']:.2f} (16 images" in capsys.readouterr().out
+
+
+def test_a_failing_measurement_does_not_end_the_run(tiny_zip, tmp_path, monkeypatch, capsys):
+    import gan_core.train.metrics as metrics_mod
+
+    def broken(self, G):
+        raise OSError("Inception weights gone")
+    monkeypatch.setattr(metrics_mod.SnapshotMetrics, "measure", broken)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.008", "--metrics", "swd",
+                 "--metrics-num", "16"] + TINY) == 0
+    log = (run / "log.txt").read_text()
+    assert "metric swd failed for network-snapshot-000000.pt (OSError: Inception weights gone); training goes on" in log
+    assert "finished at kimg 0.008" in log and not (run / "metrics.jsonl").exists()
+    assert list(run.glob("network-snapshot-*.pt"))
