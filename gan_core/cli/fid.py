@@ -13,8 +13,9 @@ from gan_core.progress import progress_bar
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fid", help="Fréchet Inception distance of generators to a dataset (local weights file)",
-                       description="FID (Heusel et al. 2017) of each network's images to the dataset's, from the "
+    p = sub.add_parser("fid", help="Fréchet / kernel Inception distance of generators to a dataset (local weights)",
+                       description="FID (Heusel et al. 2017) and KID (Bińkowski et al. 2018; unbiased, for few "
+                                   "images) of each network's images to the dataset's, from the "
                                    "2048-d pool features of the FID Inception v3. Needs pytorch-fid's weights file "
                                    "pt_inception-2015-12-05-6726825d.pth (--inception, or GANSCOPE_INCEPTION); "
                                    "it is read as tensors, never run, and nothing is downloaded. The values are "
@@ -38,7 +39,7 @@ def _stats(net, stream, total: int, desc: str):
 
 
 def run(args) -> int:
-    from gan_core.analysis.fid import fid_many, load_inception
+    from gan_core.analysis.fid import fid_many, kid_many, load_inception
 
     for name in ("num", "batch"):
         if getattr(args, name) < 1:
@@ -66,16 +67,22 @@ def run(args) -> int:
         sets.append((spec, _stats(net, generator_images(G, n_ref, args.batch, args.seed, args.trunc, device),
                                   n_ref, f"fakes {Path(spec).name}")))
     with user_errors():
-        rows = list(zip([name for name, _ in sets], fid_many(reference, [s for _, s in sets])))
+        fids = fid_many(reference, [s for _, s in sets])
+        kids = kid_many(reference, [s for _, s in sets])
+    rows = [(name, fid, kid) for (name, _), fid, kid in zip(sets, fids, kids)]
     if args.json:
         print(json.dumps({"data": str(args.data), "num": n_ref, "resolution": resolution,
-                          "results": [{"source": name, "fid": value} for name, value in rows]}, indent=2))
+                          "results": [{"source": name, "fid": fid, "kid": kid[0], "kid_std": kid[1]}
+                                      for name, fid, kid in rows]}, indent=2))
         return 0
     print(format_table(rows, n_ref, args.data))
     return 0
 
 
-def format_table(rows: list[tuple[str, float]], num: int, data: str) -> str:
-    width = max(len(name) for name, _ in rows)
-    return "\n".join([f"FID against {num} images of {Path(data).name} (pytorch-fid's Inception); lower is better"]
-                     + [f"{name:<{width}}  {value:10.3f}" for name, value in rows])
+def format_table(rows: list[tuple[str, float, tuple[float, float]]], num: int, data: str) -> str:
+    """FID and KID×10³ (mean ± std over the subsets), a row per source."""
+    width = max(len(name) for name, _, _ in rows)
+    head = (f"against {num} images of {Path(data).name} (pytorch-fid's Inception); lower is better\n"
+            f"{'':<{width}}  {'FID':>10}  {'KID×10³':>16}")
+    return "\n".join([head] + [f"{name:<{width}}  {fid:10.3f}  {kid[0] * 1e3:8.3f} ± {kid[1] * 1e3:5.3f}"
+                                for name, fid, kid in rows])

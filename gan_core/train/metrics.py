@@ -78,8 +78,9 @@ class SnapshotMetrics:
             from gan_core.analysis.swd import swd
             row: dict[str, Any] = {f"swd_{k}": round(v, 4) for k, v in swd(self._reference, fakes).items()}
         else:
-            from gan_core.analysis.fid import fid_many
-            row = {"fid": round(fid_many(self._reference.stats, [fakes.stats])[0], 4)}
+            from gan_core.analysis.fid import fid_many, kid_many
+            row = {"fid": round(fid_many(self._reference.stats, [fakes.stats])[0], 4),
+                   "kid": round(kid_many(self._reference.stats, [fakes.stats])[0][0], 6)}
         row.update(num=self.num, seconds=round(time.time() - t0, 2))
         return row
 
@@ -129,7 +130,8 @@ class SnapshotQuality:
 def describe(row: dict[str, Any]) -> str:
     """A log line for one metrics row."""
     if isinstance(row.get("fid"), (int, float)):
-        return f"metric fid ({row.get('num')} images): {row['fid']:.3f} in {row.get('seconds', 0):.0f} s"
+        kid = f", KID×10³ {row['kid'] * 1e3:.3f}" if isinstance(row.get("kid"), (int, float)) else ""
+        return f"metric fid ({row.get('num')} images): {row['fid']:.3f}{kid} in {row.get('seconds', 0):.0f} s"
     levels = ", ".join(f"{k[4:]}²: {v:.2f}" for k, v in row.items()
                        if k.startswith("swd_") and k != "swd_mean" and isinstance(v, (int, float)))
     return (f"metric swd ({row.get('num')} images): mean {row.get('swd_mean', float('nan')):.2f} ({levels}) "

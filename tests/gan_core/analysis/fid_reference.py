@@ -1,13 +1,15 @@
-"""The FID parity fixture: pytorch-fid's own network and Fréchet distance on deterministic
-weights (no real Inception weights are needed, none are downloaded).
+"""The FID / KID parity fixture: pytorch-fid's own network and Fréchet distance on deterministic
+weights, and torch-fidelity's KID on deterministic features (no real Inception weights are
+needed, none are downloaded).
 
 ``deterministic_inception_weights`` makes a full FID Inception state dict (the layout of
 pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``, classifier included) from a seed per
 parameter name. Run this file once, where torchvision and pytorch-fid are installed, to write
 ``data/fid_reference.pt``: pytorch-fid's features of fixed images and its Fréchet distance of two
-fixed sets of statistics. ``test_fid.py`` checks ganscope's network and distance against them.
+fixed sets of statistics, torch-fidelity's KID of two fixed feature sets. ``test_fid.py`` checks
+ganscope's network and distances against them.
 
-    pip install torchvision pytorch-fid && python tests/gan_core/analysis/fid_reference.py
+    pip install torchvision pytorch-fid torch-fidelity && python tests/gan_core/analysis/fid_reference.py
 """
 from __future__ import annotations
 
@@ -76,6 +78,17 @@ def fixed_statistics():
     return stats
 
 
+def fixed_features():
+    """Two feature sets (120 and 100 rows of dimension 64, float64) for KID."""
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(120, 64, generator=g, dtype=torch.float64)
+    b = 0.9 * torch.randn(100, 64, generator=g, dtype=torch.float64) + 0.1
+    return a.numpy(), b.numpy()
+
+
+KID_ARGS = dict(subsets=10, subset_size=50, seed=123)
+
+
 def main() -> None:
     import numpy as np
 
@@ -95,9 +108,15 @@ def main() -> None:
             feats.append(net(imgs / 255)[0].squeeze(-1).squeeze(-1).double())
     (m1, s1), (m2, s2) = fixed_statistics()
     fid = float(calculate_frechet_distance(m1, s1, m2, s2))
+    from torch_fidelity.metric_kid import kid_features_to_metric
+    fa, fb = fixed_features()
+    kid = kid_features_to_metric(torch.from_numpy(fa), torch.from_numpy(fb), kid_subsets=KID_ARGS["subsets"],
+                                 kid_subset_size=KID_ARGS["subset_size"], rng_seed=KID_ARGS["seed"], verbose=False)
     FIXTURE.parent.mkdir(exist_ok=True)
     torch.save({"features": torch.cat(feats), "fid_fixed_statistics": fid,
-                "made_with": f"pytorch-fid 0.3.0, torchvision {torchvision.__version__}, torch {torch.__version__}",
+                "kid_fixed_features": [kid["kernel_inception_distance_mean"], kid["kernel_inception_distance_std"]],
+                "made_with": f"pytorch-fid 0.3.0, torch-fidelity 0.4.0, torchvision {torchvision.__version__}, "
+                             f"torch {torch.__version__}",
                 "feature_abs_mean": float(torch.cat(feats).abs().mean())}, FIXTURE)
     print(f"wrote {FIXTURE}: features {tuple(torch.cat(feats).shape)}, |f| mean "
           f"{float(torch.cat(feats).abs().mean()):.4g}, FID of the fixed statistics {fid:.6f}; numpy {np.__version__}")

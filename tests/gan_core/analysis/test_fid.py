@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from gan_core.analysis.fid import (FeatureStats, InceptionError, InceptionFeatures, frechet_distance,
-                                   inception_features, load_inception)
+                                   inception_features, kernel_inception_distance, load_inception)
 from gan_core.cli import main
 
-from .fid_reference import FIXTURE, fixed_images, fixed_statistics, write_weights_file
+from .fid_reference import KID_ARGS, FIXTURE, fixed_features, fixed_images, fixed_statistics, write_weights_file
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -41,6 +41,22 @@ def test_frechet_distance_matches_pytorch_fid(reference):
     assert frechet_distance(m1, s1, m2, s2) == pytest.approx(reference["fid_fixed_statistics"], rel=1e-7)
 
 
+def test_kid_matches_torch_fidelity(reference):
+    mean, std = kernel_inception_distance(*fixed_features(), **KID_ARGS)
+    assert [mean, std] == pytest.approx(reference["kid_fixed_features"], rel=1e-9)
+
+
+def test_kid_is_unbiased_and_symmetric_in_distribution():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
+    same, _ = kernel_inception_distance(a, b, subsets=20, subset_size=200)
+    assert abs(same) < 0.01                       # one distribution: about 0 (either sign), within its spread
+    shifted, _ = kernel_inception_distance(a, b + 0.5, subsets=20, subset_size=200)
+    assert shifted > 50 * abs(same)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        kernel_inception_distance(a[:1], b)
+
+
 def test_frechet_distance_closed_forms():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, 8))
@@ -65,6 +81,11 @@ def test_running_statistics_are_numpys_mean_and_covariance():
     np.testing.assert_allclose(cov, np.cov(x.numpy(), rowvar=False), rtol=1e-10, atol=1e-12)
     again = FeatureStats.from_state(s.state_dict())
     np.testing.assert_array_equal(again.mean_cov()[1], cov)
+    np.testing.assert_array_equal(again.features(), x.numpy().astype(np.float32))
+    few = FeatureStats(dim=6, keep=15)                  # KID keeps only the first `keep` features
+    for part in x.split(10):
+        few.add(part)
+    assert few.n == 37 and np.array_equal(few.features(), x[:15].numpy().astype(np.float32))
     with pytest.raises(ValueError, match="at least 2"):
         FeatureStats(dim=6).mean_cov()
 
@@ -111,10 +132,12 @@ def test_cli_fid(weights_file, tmp_path, capsys):
     assert names == ["reals (images 6-11)", "demo"]
     fids = [r["fid"] for r in out["results"]]
     assert all(np.isfinite(fids)) and all(f > 0 for f in fids)
+    kids = [(r["kid"], r["kid_std"]) for r in out["results"]]
+    assert all(np.isfinite(k).all() for k in kids)
     from gan_core.cli.fid import format_table
-    table = format_table(list(zip(names, fids)), 6, str(data))
-    assert table.splitlines()[0].startswith("FID against 6 images of proc32.zip")
-    assert table.splitlines()[2] == f"{'demo':<19}  {fids[1]:10.3f}"      # names padded to the longest
+    table = format_table([(n, f, k) for n, f, k in zip(names, fids, kids)], 6, str(data)).splitlines()
+    assert table[0].startswith("against 6 images of proc32.zip") and table[1].split() == ["FID", "KID×10³"]
+    assert table[3] == f"{'demo':<19}  {fids[1]:10.3f}  {kids[1][0] * 1e3:8.3f} ± {kids[1][1] * 1e3:5.3f}"
     # a missing weights file is one line, exit 2
     assert main(["fid", "--network", "demo", "--data", str(data), "--inception", str(tmp_path / "no.pth")]) == 2
     err = capsys.readouterr().err

@@ -138,7 +138,7 @@ def test_a_run_measures_fid_with_a_local_inception_file(tiny_zip, tmp_path, caps
     assert "--inception is the weights file of --metrics fid" in capsys.readouterr().err
     assert main(args + ["--inception", str(weights)]) == 0
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert rows and all(r["fid"] > 0 and r["num"] == 16 and "swd_mean" not in r for r in rows)
+    assert rows and all(r["fid"] > 0 and r["num"] == 16 and "swd_mean" not in r and "kid" in r for r in rows)
     assert json.loads((run / "training_options.json").read_text())["inception"] == str(weights.resolve())
     assert (run / "log.txt").read_text().count("metric fid (16 images): ") == len(rows)
     last = {r["snapshot"]: r for r in rows}        # (a snapshot name measured twice counts once, its last)
