@@ -14,6 +14,7 @@ import os
 import dearpygui.dearpygui as dpg
 import numpy as np
 
+from gan_core.train.rundir import QUALITY_NAMES
 from widgets.base import Panel
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep", "mobilestylegan")
@@ -24,8 +25,6 @@ CURVES = LOSSES + PENALTIES
 # The second plot shows the first of these a run logs: distillation's distance to the teacher,
 # else ADA's p (hidden for runs with neither: StyleGAN1 / BigGAN without augmentation).
 SECOND_PLOT = (("distance_eval", "|student - teacher| (16 fixed latents)"), ("augment_p", "augment p"))
-# The quality plot's name per ranking key of metrics.jsonl (--metrics swd | fid).
-QUALITY_NAMES = {"swd_mean": "SWD x1000", "fid": "FID"}
 PREVIEW_WIDTH = 330
 
 
@@ -250,7 +249,7 @@ class TrainingPanel(Panel):
                 dpg.fit_axis_data(axis)
         if up.new_metrics:
             key = self.host.training.quality_key() or "swd_mean"
-            name = QUALITY_NAMES.get(key, key)
+            name = QUALITY_NAMES.get(key, key).replace("×10³", " x1000")   # the app's font is ASCII
             xs, ys = self.host.training.watcher.series(key)
             dpg.set_value("train.series.swd_mean", [xs, ys])
             dpg.configure_item("train.series.swd_mean", label=key)

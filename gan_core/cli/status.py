@@ -48,6 +48,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 
 def format_run(r: dict[str, Any]) -> str:
     from gan_core.train.run_state import format_duration, kimg_text
+    from gan_core.train.rundir import QUALITY_NAMES, quality_key
 
     state, health = r["state"] or ("no live status (a copied run?)" if r["latest_snapshot"] else "not started"), r["health"]
     head = f"{r['run_dir']}  {state}"
@@ -77,12 +78,13 @@ def format_run(r: dict[str, Any]) -> str:
                        if isinstance(tick.get(k), (int, float)))
     lines.append(f"  newest snapshot: {r['latest_snapshot'] or 'none yet'}" + (f"; last tick: {losses}" if losses else ""))
     m = r["last_metrics"] or {}
-    for key, name in (("swd_mean", "SWD×10³"), ("fid", "FID")):
-        if isinstance(m.get(key), (int, float)):
-            lines.append(f"  quality at kimg {kimg_text(m.get('kimg'))}: {name} {m[key]:.2f} "
-                         f"({m.get('num')} images; lower is better)")
+    key = quality_key([m])
+    if key is not None:
+        name = QUALITY_NAMES[key]
+        lines.append(f"  quality at kimg {kimg_text(m.get('kimg'))}: {name} {m[key]:.2f} "
+                     f"({m.get('num')} images; lower is better)")
         best = r.get("best_metrics") or {}
-        if isinstance(best.get(key), (int, float)) and best.get("snapshot") and best != m and key in m:
+        if isinstance(best.get(key), (int, float)) and best.get("snapshot") and best != m:
             lines.append(f"  best so far: {best['snapshot']} (kimg {kimg_text(best.get('kimg'))}, {name} "
                          f"{best[key]:.2f}; kept while newer snapshots are pruned)")
     if health in ("ended", "gone", "unknown") and state != "finished" and r["latest_snapshot"]:

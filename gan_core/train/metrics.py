@@ -7,7 +7,8 @@ images, by one of:
   network. Row keys ``swd_<res>`` per pyramid level and ``swd_mean``.
 * ``fid``: the Fréchet Inception distance (``gan_core.analysis.fid``), as the official trainer
   measures at every snapshot; needs the local Inception weights file (``--inception``; nothing
-  is downloaded). Row key ``fid``. The dataset's statistics are computed once per process.
+  is downloaded). Row keys ``fid`` (which ranks snapshots) and ``kid``. The dataset's statistics
+  are computed once per process.
 
 Rank 0 measures; one line per snapshot goes to ``metrics.jsonl`` (``kimg``, ``snapshot``, the
 metric's keys, ``num``, ``seconds``, ``timestamp``) and to log.txt, so the app and ``ganscope

@@ -84,7 +84,7 @@ class TrainOptions:
     strict_data: bool = False
     desc: str | None = None
     grid: tuple[int, int] | None = None  # preview grid (columns, rows)
-    metrics: str = "none"                # quality measured at each snapshot: 'none' or 'swd' (metrics.py)
+    metrics: str = "none"                # quality measured at each snapshot: 'none', 'swd' or 'fid' (metrics.py)
     metrics_num: int = 1000              # images per set for it
     inception: str | None = None         # FID Inception weights file for --metrics fid (default $GANSCOPE_INCEPTION)
     # StyleGAN1 (progressive growing; gan_core.train.families / progressive.py)

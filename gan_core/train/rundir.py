@@ -121,8 +121,9 @@ def latest_snapshot(run_dir: str | os.PathLike) -> Path | None:
     return snaps[-1] if snaps else None
 
 
-# The value of a metrics.jsonl row that ranks snapshots (lower is better), per --metrics.
+# The value of a metrics.jsonl row that ranks snapshots (lower is better), per --metrics, and its name.
 QUALITY_KEYS = {"swd": "swd_mean", "fid": "fid"}
+QUALITY_NAMES = {"swd_mean": "SWD×10³", "fid": "FID"}
 
 
 def quality_key(rows: list[dict[str, Any]]) -> str | None:
