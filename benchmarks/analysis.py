@@ -44,6 +44,7 @@ from gan_core.analysis.equivariance import METRICS, compare, compute_equivarianc
 from gan_core.analysis.image_sources import iter_generator_images  # noqa: E402
 from gan_core.analysis.spectrum import SpectrumAccumulator  # noqa: E402
 from gan_core.analysis.transforms import _cached_filter  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 
 
 def build(name: str) -> torch.nn.Module:
@@ -77,7 +78,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     env = {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
-           "processor": platform.processor(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+           "processor": cpu_name(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
            "loadavg_start": os.getloadavg(), "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
     results = []
 

@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from gan_core.models import biggan, biggan_deep  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 
 CONFIGS = {
     "BigGAN": (biggan.Generator, dict(z_dim=120, c_dim=1000, img_resolution=128, ch=96, shared_dim=128,
@@ -38,17 +38,6 @@ CONFIGS = {
     "BigGAN-deep": (biggan_deep.Generator, dict(z_dim=128, c_dim=1000, img_resolution=128, ch=128,
                                                 shared_dim=128, depth=2, attn_res=(64,))),
 }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{min(t):>8.1f} {max(t):>8.1f}")
     out = {
         "benchmark": "biggan", "resolution": 128, "device": "cpu", "threads": args.threads, "reps": args.reps,
-        "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "loadavg": os.getloadavg(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/biggan.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "results": rows,

@@ -48,6 +48,7 @@ if str(REPO) not in sys.path:
 import cuda_ops  # noqa: E402
 from cuda_ops.bias_act import bias_act_ref  # noqa: E402
 from cuda_ops.upfirdn2d import upfirdn2d_direct  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 
 # The submodules (``cuda_ops.upfirdn2d`` as an attribute is the function of that name).
 _upfirdn_mod = sys.modules["cuda_ops.upfirdn2d"]
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     devices = (args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 
     env = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
-           "processor": _cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "processor": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
            "resolution": args.resolution, "reps": args.reps, "warmup": args.warmup, "baseline_reps": base_reps,
            "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
@@ -283,16 +284,6 @@ def _loadavg() -> list[float] | None:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return None
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from gan_core.models import mobile_stylegan, stylegan2  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 
 aten = torch.ops.aten
 
@@ -98,17 +98,6 @@ def count(G: torch.nn.Module) -> dict[str, int]:
             "macs_mapping": m_map.macs, "macs_synthesis": m_syn.macs, "macs_by_op": m_syn.by_op}
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--res", default="256,1024", help="comma-separated resolutions")
@@ -149,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{b['ms_per_image'] / r['ms_per_image']:>9.2f}×")
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "command": "python benchmarks/mobile_stylegan.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "threads": a.threads, "batch": a.batch, "reps": a.reps,
+           "cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": a.threads, "batch": a.batch, "reps": a.reps,
            "torch": torch.__version__, "loadavg": os.getloadavg(), "results": results}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(out, indent=1) + "\n")

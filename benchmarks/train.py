@@ -32,16 +32,7 @@ if str(REPO) not in sys.path:
 
 from gan_core.data import write_procedural_zip  # noqa: E402
 from gan_core.train import Trainer, TrainOptions  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from benchmarks.machine import cpu_name  # noqa: E402
 
 
 def bench(cfg: str, data: Path, device: str, args, workdir: Path) -> dict:

@@ -472,26 +472,10 @@ def distill(opts: DistillOptions, progress: bool = True, teacher: nn.Module | No
     """Run (or continue) a distillation session into ``opts.run_dir`` in the training loop of
     ``ganscope train``; returns 'finished' or 'stopped'. On an error the run's live_status says
     'failed' with the message, log.txt gets the traceback, and it re-raises."""
-    from gan_core.train.host_memory import keep_freed_memory
-    from gan_core.train.loop import TrainingLoop
+    from gan_core.train.loop import run_session
 
-    trainer = DistillRunTrainer(opts, teacher=teacher, dist_info=dist_info)
-    if trainer.device.type == "cpu":
-        keep_freed_memory()
-    finished_cleanly = False
-    try:
-        state = TrainingLoop(trainer, progress=progress).run()
-        finished_cleanly = True
-        return state
-    except BaseException as e:
-        if trainer.run is not None:
-            trainer.run.log(traceback.format_exc().rstrip(), echo=False)
-            trainer.run.write_status(state="failed", error=f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        trainer.close()
-        if dist_info is None:
-            ddp.shutdown(trainer.dist, finished_cleanly)
+    return run_session(DistillRunTrainer(opts, teacher=teacher, dist_info=dist_info), progress,
+                       own_process_group=dist_info is None)
 
 
 def _changed_note(d: Distiller) -> str:

@@ -216,9 +216,16 @@ def train(opts: TrainOptions, progress: bool = True, dist_info: ddp.DistInfo | N
     """Run (or continue) a training session; returns 'finished' or 'stopped'. On an error the run's
     live_status says 'failed' with the message, log.txt gets the traceback, and it re-raises."""
     from gan_core.train.families import make_trainer
+
+    return run_session(make_trainer(opts, dist_info=dist_info), progress, own_process_group=dist_info is None)
+
+
+def run_session(trainer: LoopTrainer, progress: bool = True, own_process_group: bool = True) -> str:
+    """Drive ``trainer`` through TrainingLoop until it finishes or stops (``train`` and ``distill``
+    share this): a failure is logged with its traceback and marked 'failed' in live_status before
+    it re-raises; the trainer is always closed, and the process group too when this session made it."""
     from gan_core.train.host_memory import keep_freed_memory
 
-    trainer = make_trainer(opts, dist_info=dist_info)
     if trainer.device.type == "cpu":
         keep_freed_memory()
     finished_cleanly = False
@@ -233,5 +240,5 @@ def train(opts: TrainOptions, progress: bool = True, dist_info: ddp.DistInfo | N
         raise
     finally:
         trainer.close()
-        if dist_info is None:
+        if own_process_group:
             ddp.shutdown(trainer.dist, finished_cleanly)
