@@ -25,7 +25,20 @@ CURVES = LOSSES + PENALTIES
 # The second plot shows the first of these a run logs: distillation's distance to the teacher,
 # else ADA's p (hidden for runs with neither: StyleGAN1 / BigGAN without augmentation).
 SECOND_PLOT = (("distance_eval", "|student - teacher| (16 fixed latents)"), ("augment_p", "augment p"))
+# With ADA the p plot also shows what steers p: rt = E[sign D(real)] and its --target. rt creeping
+# up to the target is D getting the better of G (overfitting, or a G that stalls); on the demo run
+# it rose with R1 before each fall in quality (docs/notes/training.md).
+ADA_LABEL = "augment p, and rt = E[sign D(reals)]"
+RT_MEAN_TICKS = 10    # one tick's rt comes from a few dozen images: too noisy to show a trend alone
 PREVIEW_WIDTH = 330
+
+
+def trailing_mean(ys: list[float], n: int) -> list[float]:
+    """Each value replaced by the mean of it and the up to n - 1 values before it."""
+    c = np.cumsum(np.asarray(ys, np.float64))
+    i = np.arange(len(ys))
+    lo = np.maximum(i - n, -1)
+    return ((c - np.where(lo >= 0, c[np.maximum(lo, 0)], 0.0)) / (i - lo)).tolist()
 
 
 class TrainingPanel(Panel):
@@ -93,11 +106,16 @@ class TrainingPanel(Panel):
                 with dpg.plot_axis(dpg.mvYAxis2, tag="train.y2", opposite=True):
                     for key in PENALTIES:
                         dpg.add_line_series([], [], label=key, tag=f"train.series.{key}")
-            with dpg.plot(label="augment p", height=110, width=-1, tag="train.plot_p", no_mouse_pos=True,
+            with dpg.plot(label="augment p", height=165, width=-1, tag="train.plot_p", no_mouse_pos=True,
                           show=False):
+                dpg.add_plot_legend(tag="train.legend_p", show=False, location=dpg.mvPlot_Location_South,
+                                    outside=True, horizontal=True)
                 dpg.add_plot_axis(dpg.mvXAxis, tag="train.px")
                 with dpg.plot_axis(dpg.mvYAxis, tag="train.py"):
-                    dpg.add_line_series([], [], tag="train.series.second")
+                    dpg.add_line_series([], [], label="p", tag="train.series.second")
+                    dpg.add_line_series([], [], label=f"rt (mean of {RT_MEAN_TICKS} ticks)", tag="train.series.rt",
+                                        show=False)
+                    dpg.add_line_series([], [], label="target", tag="train.series.rt_target", show=False)
             # quality at each snapshot, for runs with --metrics swd|fid (hidden until there is any)
             with dpg.plot(label="SWD x1000 at snapshots (lower is better)", height=130, width=-1,
                           tag="train.plot_q", no_mouse_pos=True, show=False):
@@ -213,8 +231,9 @@ class TrainingPanel(Panel):
         dpg.set_value("train.progress", 0.0)
         dpg.set_value("train.run_info", "")
         dpg.configure_item("train.broken", show=False)
-        for key in CURVES + ("second", "swd_mean", "swd_best"):
+        for key in CURVES + ("second", "rt", "rt_target", "swd_mean", "swd_best"):
             dpg.set_value(f"train.series.{key}", [[], []])
+        self._show_rt(False)
         dpg.configure_item("train.plot_p", show=False)
         dpg.configure_item("train.plot_q", show=False)
         dpg.configure_item("train.open_best", show=False)
@@ -242,7 +261,15 @@ class TrainingPanel(Panel):
                 xs, ys = w.series(key)
                 if xs:
                     dpg.set_value("train.series.second", [xs, ys])
-                    dpg.configure_item("train.plot_p", label=label)
+                    ada = key == "augment_p" and (w.options or {}).get("aug") == "ada"
+                    dpg.configure_item("train.plot_p", label=ADA_LABEL if ada else label)
+                    self._show_rt(ada)
+                    if ada:
+                        rx, ry = w.series("ada_rt")
+                        dpg.set_value("train.series.rt", [rx, trailing_mean(ry, RT_MEAN_TICKS)])
+                        target = (w.options or {}).get("target")
+                        dpg.set_value("train.series.rt_target", [[xs[0], xs[-1]], [float(target)] * 2]
+                                      if target is not None else [[], []])
                     break
             dpg.configure_item("train.plot_p", show=bool(xs))
             for axis in ("train.x", "train.y", "train.y2", "train.px", "train.py"):
@@ -270,6 +297,11 @@ class TrainingPanel(Panel):
                                           f"(names in broken_images.txt)")
             dpg.configure_item("train.broken", show=n > 0)
         self._show_health()
+
+    @staticmethod
+    def _show_rt(show: bool) -> None:
+        for tag in ("train.series.rt", "train.series.rt_target", "train.legend_p"):
+            dpg.configure_item(tag, show=show)
 
     def _show_health(self) -> None:
         health = self.host.training.health()

@@ -45,8 +45,9 @@ def test_start_watch_stop_and_open_a_run(app, tmp_path, tiny_sg2):
     run_frames_until(app, lambda: len(app.training.watcher.stats) >= 1, 240, "the first stats line")
     xs, ys = dpg.get_value("train.series.loss_G")[:2]
     assert len(xs) == len(ys) >= 1
-    # the second plot: ADA's p (the run's default augmentation)
-    assert dpg.is_item_shown("train.plot_p") and dpg.get_item_configuration("train.plot_p")["label"] == "augment p"
+    # the second plot: ADA's p (the run's default augmentation), with the rt that steers it
+    assert dpg.is_item_shown("train.plot_p")
+    assert dpg.get_item_configuration("train.plot_p")["label"] == "augment p, and rt = E[sign D(reals)]"
     assert len(dpg.get_value("train.series.second")[0]) >= 1
     assert "kimg" in dpg.get_item_configuration("train.progress")["overlay"]
     # what the run trains, from its options (not the panel's inputs, which may change meanwhile)
@@ -276,3 +277,49 @@ def test_the_second_plot_is_hidden_for_a_run_without_augmentation(app, tmp_path)
     ui_click("train.attach")
     run_frames_until(app, lambda: len(dpg.get_value("train.series.loss_G")[0]) == 2, 30, "the loss curves")
     assert not dpg.is_item_shown("train.plot_p")
+
+
+def test_trailing_mean():
+    from widgets.training import trailing_mean
+    assert trailing_mean([1.0, 3.0, 5.0, 7.0], 2) == pytest.approx([1.0, 2.0, 4.0, 6.0])
+    assert trailing_mean([2.0, 4.0], 10) == pytest.approx([2.0, 3.0])
+    assert trailing_mean([], 3) == []
+
+
+def test_the_ada_plot_shows_rt_against_its_target(app, tmp_path):
+    """With ADA the p plot also draws rt = E[sign D(real)] and the --target line that steers p; a run
+    with fixed augmentation (no rt) shows p alone."""
+    import json
+    import socket
+
+    import dearpygui.dearpygui as dpg
+    (tmp_path / "live_status.json").write_text(json.dumps(
+        {"state": "finished", "kimg": 3.0, "total_kimg": 3, "pid": 1, "host": socket.gethostname(),
+         "updated": time.time()}))
+    (tmp_path / "training_options.json").write_text(json.dumps({"cfg": "stylegan2", "aug": "ada", "target": 0.55}))
+    (tmp_path / "stats.jsonl").write_text("".join(
+        json.dumps({"tick": i, "kimg": float(i), "loss_G": 1.0, "loss_D": 1.2, "loss_r1": 0.5, "loss_pl": None,
+                    "augment_p": 0.01 * i, "ada_rt": rt}) + "\n" for i, rt in ((1, None), (2, 0.4), (3, 0.62))))
+    ui_set("train.run_dir", str(tmp_path))
+    ui_click("train.attach")
+    run_frames_until(app, lambda: len(dpg.get_value("train.series.rt")[0]) == 2, 30, "the rt curve")
+    # the ticks without rt are skipped; the curve is a trailing mean over RT_MEAN_TICKS ticks
+    assert dpg.get_value("train.series.rt")[0][:2] == [2.0, 3.0]
+    assert dpg.get_value("train.series.rt")[1][:2] == pytest.approx([0.4, 0.51])
+    assert dpg.get_value("train.series.second")[1][:3] == pytest.approx([0.01, 0.02, 0.03])
+    tx, ty = dpg.get_value("train.series.rt_target")[:2]    # across the run's kimg
+    assert list(tx[:2]) == [1.0, 3.0] and list(ty[:2]) == pytest.approx([0.55, 0.55])
+    assert all(dpg.is_item_shown(t) for t in ("train.plot_p", "train.series.rt", "train.series.rt_target",
+                                              "train.legend_p"))
+    assert dpg.get_item_configuration("train.plot_p")["label"] == "augment p, and rt = E[sign D(reals)]"
+
+    other = tmp_path / "fixed"
+    other.mkdir()
+    for name in ("live_status.json", "stats.jsonl"):
+        (other / name).write_text((tmp_path / name).read_text())
+    (other / "training_options.json").write_text(json.dumps({"cfg": "stylegan2", "aug": "fixed", "p": 0.2}))
+    ui_set("train.run_dir", str(other))
+    ui_click("train.attach")
+    run_frames_until(app, lambda: dpg.get_item_configuration("train.plot_p")["label"] == "augment p", 30,
+                     "the p plot of a run with fixed augmentation")
+    assert not dpg.is_item_shown("train.series.rt") and not dpg.is_item_shown("train.legend_p")
