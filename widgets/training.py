@@ -35,10 +35,7 @@ PREVIEW_WIDTH = 330
 
 def trailing_mean(ys: list[float], n: int) -> list[float]:
     """Each value replaced by the mean of it and the up to n - 1 values before it."""
-    c = np.cumsum(np.asarray(ys, np.float64))
-    i = np.arange(len(ys))
-    lo = np.maximum(i - n, -1)
-    return ((c - np.where(lo >= 0, c[np.maximum(lo, 0)], 0.0)) / (i - lo)).tolist()
+    return [float(np.mean(ys[max(0, i - n + 1):i + 1])) for i in range(len(ys))]
 
 
 class TrainingPanel(Panel):
