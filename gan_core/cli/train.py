@@ -29,7 +29,7 @@ _BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "co
 _STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
-    "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group"),
+    "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group", "ema_kimg"),
 }
 _NOT_FOR["biggan-deep"] = _NOT_FOR["biggan"]
 _WHY = {"stylegan1": "progressive growing, one learning rate (--glr), data read in-process",
@@ -87,6 +87,9 @@ def add_parser(sub) -> None:
     a("--d-warmup", type=finite_float, default=None, metavar="KIMG",
       help="train only D for the first KIMG (default 2 when --resume is a generator without its D, "
            "e.g. a --generator-only file, else 0)")
+    a("--ema-kimg", type=finite_float, default=None, metavar="KIMG",
+      help="half-life of G's moving average (G_ema, what snapshots render) in thousands of images: longer "
+           "smooths out the swings of a run's late phase (default batch·10/32; stylegan1 10)")
     a("--style-mixing", type=finite_float, default=None, help="style mixing probability (default 0.9)")
     a("--pl-weight", type=finite_float, default=None, help="path-length weight (default 2 for stylegan2, 0 for stylegan3)")
     a("--blur-sigma", type=finite_float, default=None, help="initial D-input blur sigma (default 10 for stylegan3-r)")

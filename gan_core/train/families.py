@@ -193,13 +193,14 @@ def _resolve_stylegan1(o: TrainOptions, resolution: int, world_size: int) -> Non
            f"--batch {o.batch} over {world_size} process(es) is {local} per process, which is not a multiple of "
            f"the minibatch-stddev group ({o.mbstd_group})")
     o.ema_kimg = 10.0 if o.ema_kimg is None else o.ema_kimg
+    _check(o.ema_kimg >= 0, f"--ema-kimg must be 0 (no averaging) or more, got {o.ema_kimg}")
 
 
 def _resolve_biggan(o: TrainOptions, resolution: int, world_size: int) -> None:
     cfg = o.cfg
     _check(resolution >= 8, f"--cfg {cfg} needs images of at least 8×8, the dataset's are {resolution}²")
     o.cond = True
-    for name, flag in (("gamma", "--gamma"), ("mbstd_group", "--mbstd-group"), ("ema_kimg", "ema_kimg")):
+    for name, flag in (("gamma", "--gamma"), ("mbstd_group", "--mbstd-group"), ("ema_kimg", "--ema-kimg")):
         _check(getattr(o, name) is None, f"{flag} does not apply to --cfg {cfg} (hinge loss, projection D)")
     o.style_mixing = None
     o.map = None  # no mapping network

@@ -214,6 +214,7 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
         o.dlr = 0.0025 if o.cfg == "stylegan2" else 0.002
     if o.ema_kimg is None:
         o.ema_kimg = o.batch * 10 / 32
+    _check(o.ema_kimg >= 0, f"--ema-kimg must be 0 (no averaging) or more, got {o.ema_kimg}")
     if o.pl_weight is None:
         o.pl_weight = 2.0 if o.cfg == "stylegan2" else 0.0
     if o.blur_sigma is None:

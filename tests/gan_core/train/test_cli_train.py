@@ -17,6 +17,8 @@ TINY = ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "2", "--zdim"
     (["--kimg", "1"], "--data is required"),
     (["--data", "{zip}", "--batch", "6", "--batch-gpu", "4"], "not a multiple of --batch-gpu"),
     (["--data", "{zip}", "--kimg", "0"], "--kimg must be positive"),
+    (["--data", "{zip}", "--ema-kimg", "-1"], "--ema-kimg must be 0 (no averaging) or more, got -1.0"),
+    (["--data", "{zip}", "--cfg", "biggan", "--ema-kimg", "5"], "--ema-kimg does not apply to --cfg biggan"),
     (["--data", "{zip}", "--cond", "maybe"], "invalid boolean (true/false) value: 'maybe'"),
     (["--data", "{zip}", "--resume", "{tmp}/nothing-here"], "no such run directory or snapshot file"),
     (["--resume", "{tmp}/nothing-here"], "--resume {tmp}/nothing-here: no such run directory or snapshot file"),
@@ -158,6 +160,9 @@ def test_dry_run_prints_the_resolved_options_and_trains_nothing(tiny_zip, tmp_pa
     opts = json.loads(capsys.readouterr().out)
     # the defaults for 16² images over 2 processes: batch min(4096/16, 32) per process, gamma 0.0002·16²/64
     assert (opts["batch"], opts["batch_gpu"], opts["gamma"], opts["map"], opts["world_size"]) == (64, 32, 0.0008, 2, 2)
+    assert opts["ema_kimg"] == 64 * 10 / 32   # the EMA's half-life follows the batch unless --ema-kimg says
+    assert main(["train", "--data", str(tiny_zip), "--cfg", "stylegan3-t", "--ema-kimg", "2.5", "-n"]) == 0
+    assert json.loads(capsys.readouterr().out)["ema_kimg"] == 2.5
     assert opts["dataset"]["resolution"] == 16 and opts["dataset"]["num_images"] == 32
     assert not (tmp_path / "training-runs").exists()
     assert main(["train", "--data", str(tiny_zip), "--cfg", "biggan", "--gpus", "2", "--batch", "5", "-n"]) == 2
