@@ -62,6 +62,10 @@ def add_parser(sub) -> None:
     a("--resume", default=None, help="continue from a run directory (its newest snapshot) or a snapshot file")
     a("--mirror", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL", help="add x-flipped images (default false)")
     a("--aug", default=None, choices=["ada", "noaug", "fixed"], help="augmentation (default ada; stylegan1, biggan: noaug)")
+    a("--augpipe", default=None, choices=["blit", "geom", "color", "bg", "bgc"],
+      help="which transforms --aug ada/fixed applies: blit (x-flip, 90° rotations, integer translation), geom "
+           "(scaling, rotation, fractional translation), color (brightness, contrast, luma flip, hue, saturation), "
+           "or the sums bg and bgc (default bgc)")
     a("--p", type=finite_float, default=None, help="augment probability for --aug fixed (default 0.2)")
     a("--target", type=finite_float, default=None, help="ADA target r_t (default 0.6)")
     a("--cond", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL", help="condition on dataset labels (default false)")

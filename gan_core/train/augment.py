@@ -33,6 +33,20 @@ from torch import nn
 
 BGC = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1,
            brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1)
+# The paper's named subsets (``--augpipe``): pixel blitting, general geometric, colour, and their
+# sums. "bg" keeps a dataset's colours out of the augmentation (e.g. when colour is what the
+# model should learn exactly); ADA's paper found "bgc" best overall.
+_BLIT = ("xflip", "rotate90", "xint")
+_GEOM = ("scale", "rotate", "aniso", "xfrac")
+_COLOR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
+AUGPIPES = {"blit": _BLIT, "geom": _GEOM, "color": _COLOR, "bg": _BLIT + _GEOM, "bgc": _BLIT + _GEOM + _COLOR}
+
+
+def augpipe_strengths(name: str) -> dict[str, float]:
+    """AugmentPipe keyword strengths for a named subset: 1 for its transforms, 0 for the rest."""
+    if name not in AUGPIPES:
+        raise ValueError(f"unknown augmentation set {name!r}; known: {', '.join(AUGPIPES)}")
+    return {k: 1.0 if k in AUGPIPES[name] else 0.0 for k in BGC}
 
 
 def _eye(n: int, k: int, device) -> torch.Tensor:
@@ -323,12 +337,14 @@ class AdaController:
 
 
 def make_augmentation(mode: str, p: float = 0.2, target: float = 0.6, interval: int = 4, ada_kimg: float = 500,
-                      device: torch.device | str = "cpu") -> tuple[AugmentPipe | None, AdaController | None]:
+                      device: torch.device | str = "cpu",
+                      augpipe: str = "bgc") -> tuple[AugmentPipe | None, AdaController | None]:
     """(pipe, controller) for ``--aug`` ``mode``: noaug → (None, None), fixed → a pipe at ``p``,
-    ada → a pipe starting at 0 with its controller. Every trainer builds its augmentation here."""
+    ada → a pipe starting at 0 with its controller; the pipe applies the ``augpipe`` subset.
+    Every trainer builds its augmentation here."""
     if mode == "noaug":
         return None, None
-    pipe = AugmentPipe().to(device)
+    pipe = AugmentPipe(**augpipe_strengths(augpipe)).to(device)
     if mode == "fixed":
         pipe.set_p(p)
         return pipe, None

@@ -64,7 +64,8 @@ from gan_core.train.amp import trainer_precision
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (AUG_MODES, FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
-                                    TrainOptions, augmentation, check_metrics, resolve)
+                                    TrainOptions, augmentation, check_metrics, resolve,
+                                    resolve_augpipe)
 from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 from gan_core.train.trainer import Trainer, choose_run_dir, pick_device
@@ -146,6 +147,7 @@ class ProgressiveDefaults:
 def _resolve_augmentation(o: TrainOptions) -> None:
     o.aug = "noaug" if o.aug is None else o.aug      # both papers train without augmentation
     _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
+    resolve_augpipe(o)
     _check(0 <= o.p <= 1, f"--p must be in [0, 1], got {o.p}")
 
 

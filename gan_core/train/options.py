@@ -31,6 +31,7 @@ FAMILY_CONFIGS = ("stylegan1", "biggan", "biggan-deep")              # the train
 CONFIGS = STYLEGAN_CONFIGS + FAMILY_CONFIGS
 SG1_LOSSES = ("wgan-gp", "r1")
 AUG_MODES = ("ada", "noaug", "fixed")
+AUGPIPES = ("blit", "geom", "color", "bg", "bgc")   # the named sets of gan_core.train.augment
 
 
 @dataclass
@@ -51,6 +52,7 @@ class TrainOptions:
     mirror: bool = False
     aug: str | None = None               # 'ada', 'noaug' or 'fixed'; None: ada (StyleGAN2/3), noaug (BigGAN)
     p: float = 0.2                       # augment probability for --aug fixed
+    augpipe: str | None = None           # which transforms --aug ada/fixed uses; None: bgc (none with noaug)
     target: float = 0.6                  # ADA target r_t
     ada_kimg: float = 500
     ada_interval: int = 4
@@ -171,6 +173,7 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
         o.w_dim = 512
     o.aug = "ada" if o.aug is None else o.aug
     _check(o.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)}, got {o.aug!r}")
+    resolve_augpipe(o)
     _check(o.kimg > 0, f"--kimg must be positive, got {o.kimg}")
     _check(o.gpus >= 1, f"--gpus must be at least 1, got {o.gpus}")
     _check(0 <= o.p <= 1, f"--p must be in [0, 1], got {o.p}")
@@ -250,12 +253,22 @@ def discriminator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim:
                 block_kwargs={"freeze_layers": o.freezed} if o.freezed else {})
 
 
+def resolve_augpipe(o: TrainOptions) -> None:
+    """The transform set for a resolved ``--aug``: bgc by default; none when nothing is augmented
+    (so that a resume with ``--aug noaug`` needs no ``--augpipe`` change)."""
+    if o.aug == "noaug":
+        o.augpipe = None
+        return
+    o.augpipe = "bgc" if o.augpipe is None else o.augpipe
+    _check(o.augpipe in AUGPIPES, f"--augpipe must be one of {', '.join(AUGPIPES)}, got {o.augpipe!r}")
+
+
 def augmentation(o: TrainOptions, device: Any):
     """(AugmentPipe or None, AdaController or None) for resolved options' --aug / --p / --target."""
     from gan_core.train.augment import make_augmentation
 
     return make_augmentation(o.aug, p=o.p, target=o.target, interval=o.ada_interval, ada_kimg=o.ada_kimg,
-                             device=device)
+                             device=device, augpipe=o.augpipe or "bgc")
 
 
 def with_frozen_layers(D: Any, n: int) -> Any:

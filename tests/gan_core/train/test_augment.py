@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from gan_core.train.augment import BGC, AdaController, AugmentPipe
+from gan_core.train.augment import AUGPIPES, BGC, AdaController, AugmentPipe, augpipe_strengths, make_augmentation
+from gan_core.train.options import AUGPIPES as AUGPIPE_NAMES
 
 OFF = {k: 0 for k in BGC}
 
@@ -125,3 +126,29 @@ def test_grid_sample_has_a_second_derivative_equal_to_torchs():
         torch.testing.assert_close(a, b)
     assert torch.autograd.gradcheck(lambda a: grid_sample_reflect(a, grid), (x,))
     assert torch.autograd.gradgradcheck(lambda a: grid_sample_reflect(a, grid), (x,))
+
+
+def test_named_sets_split_the_transforms_as_the_paper():
+    assert tuple(AUGPIPES) == AUGPIPE_NAMES   # what --augpipe offers is what the pipe knows
+    assert set(AUGPIPES["bgc"]) == set(BGC) and augpipe_strengths("bgc") == {k: 1.0 for k in BGC}
+    assert set(AUGPIPES["bg"]) == set(AUGPIPES["blit"]) | set(AUGPIPES["geom"])
+    assert not set(AUGPIPES["bg"]) & set(AUGPIPES["color"])
+    with pytest.raises(ValueError, match="unknown augmentation set 'bgcfn'"):
+        augpipe_strengths("bgcfn")
+
+
+def test_bg_moves_pixels_but_keeps_colours_and_color_keeps_positions():
+    torch.manual_seed(4)
+    # blocks of one colour each: geometric transforms resample within them, colours stay the same set
+    x = torch.rand([8, 3, 2, 2]).repeat_interleave(8, dim=2).repeat_interleave(8, dim=3)
+    bg, _ = make_augmentation("fixed", p=1.0, augpipe="bg")
+    y = bg(x)
+    assert not torch.allclose(y, x)
+    centre = y[:, :, 6:10, 6:10]   # near the centre every pixel lies between the blocks' colours
+    assert torch.all(centre >= x.amin(dim=(2, 3), keepdim=True) - 1e-4)
+    assert torch.all(centre <= x.amax(dim=(2, 3), keepdim=True) + 1e-4)
+    color, ada = make_augmentation("fixed", p=1.0, augpipe="color")
+    y = color(x)
+    assert ada is None and not torch.allclose(y, x)
+    # a colour transform is one affine map of RGB per image: equal pixels stay equal, blocks stay blocks
+    torch.testing.assert_close(y[:, :, :8, :8], y[:, :, :1, :1].expand(-1, -1, 8, 8))

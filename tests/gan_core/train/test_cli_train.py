@@ -163,6 +163,11 @@ def test_dry_run_prints_the_resolved_options_and_trains_nothing(tiny_zip, tmp_pa
     assert opts["ema_kimg"] == 64 * 10 / 32   # the EMA's half-life follows the batch unless --ema-kimg says
     assert main(["train", "--data", str(tiny_zip), "--cfg", "stylegan3-t", "--ema-kimg", "2.5", "-n"]) == 0
     assert json.loads(capsys.readouterr().out)["ema_kimg"] == 2.5
+    assert opts["augpipe"] == "bgc"   # ADA's paper's full set unless --augpipe picks one
+    assert main(["train", "--data", str(tiny_zip), "--augpipe", "bg", "-n"]) == 0
+    assert json.loads(capsys.readouterr().out)["augpipe"] == "bg"
+    assert main(["train", "--data", str(tiny_zip), "--aug", "noaug", "--augpipe", "bg", "-n"]) == 0
+    assert json.loads(capsys.readouterr().out)["augpipe"] is None   # nothing is augmented
     assert opts["dataset"]["resolution"] == 16 and opts["dataset"]["num_images"] == 32
     assert not (tmp_path / "training-runs").exists()
     assert main(["train", "--data", str(tiny_zip), "--cfg", "biggan", "--gpus", "2", "--batch", "5", "-n"]) == 2
