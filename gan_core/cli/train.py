@@ -82,7 +82,8 @@ def add_parser(sub) -> None:
                                         "(default $GANSCOPE_INCEPTION; read as tensors, nothing is downloaded)")
     a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
     a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
-    a("--map", type=int, default=None, help="mapping layers (default 8 for stylegan2, 2 for stylegan3)")
+    a("--map", "--map-depth", dest="map", type=int, default=None,
+      help="mapping layers (default 8 for stylegan2, 2 for stylegan3; --map-depth is the official trainer's name)")
     a("--zdim", type=int, default=None, help="z size (default 512)")
     a("--wdim", type=int, default=None, help="w size (default 512)")
     a("--mbstd-group", type=int, default=None, help="minibatch-stddev group size (default 4)")

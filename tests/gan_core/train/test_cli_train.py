@@ -168,6 +168,8 @@ def test_dry_run_prints_the_resolved_options_and_trains_nothing(tiny_zip, tmp_pa
     assert json.loads(capsys.readouterr().out)["augpipe"] == "bg"
     assert main(["train", "--data", str(tiny_zip), "--aug", "noaug", "--augpipe", "bg", "-n"]) == 0
     assert json.loads(capsys.readouterr().out)["augpipe"] is None   # nothing is augmented
+    assert main(["train", "--data", str(tiny_zip), "--cfg", "stylegan3-t", "--map-depth", "3", "-n"]) == 0
+    assert json.loads(capsys.readouterr().out)["map"] == 3   # the official trainer's name for --map
     assert opts["dataset"]["resolution"] == 16 and opts["dataset"]["num_images"] == 32
     assert not (tmp_path / "training-runs").exists()
     assert main(["train", "--data", str(tiny_zip), "--cfg", "biggan", "--gpus", "2", "--batch", "5", "-n"]) == 2
