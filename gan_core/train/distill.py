@@ -46,7 +46,7 @@ from gan_core.models.haar import image_to_wavelets, wavelets_to_image
 from gan_core.train import distributed as ddp
 from gan_core.train.amp import MixedPrecision, trainer_precision
 from gan_core.train.protocol import TickStats
-from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
+from gan_core.train.rundir import RunDirectory, fakes_name, image_grid, snapshot_name
 from gan_core.train.snapshot import load_optimizer_state, rng_state, set_rng_state
 
 CFG_NAME = "mobilestylegan-distill"
@@ -439,12 +439,12 @@ class DistillRunTrainer(TickStats):
         self.last_snapshot_nimg = self.cur_nimg
         if self.run is None:
             return None
-        name = snapshot_name(self.cur_nimg)
+        name = self.run.sparing_best(snapshot_name(self.cur_nimg), self.cur_nimg)
         extra = {"tick": self.tick, "wall_s": self.wall_s(), "world_size": self.dist.world_size, "rng": rng_state()}
         if ranks is not None:
             extra["ranks"] = ranks
         path = self.d.save_snapshot(self.run.file(name), extra)
-        self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
+        self.run.write_png(fakes_name(name), self.render_grid())
         self.run.latest_snapshot_path = path
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
         self.run.prune_snapshots(self.o.keep_snapshots)

@@ -66,7 +66,7 @@ from gan_core.train.protocol import TickStats
 from gan_core.train.options import (AUG_MODES, FAMILY_CONFIGS, FAMILY_ONLY, FAMILY_ONLY_CFG, SG1_LOSSES, OptionError,
                                     TrainOptions, augmentation, check_metrics, resolve,
                                     resolve_augpipe)
-from gan_core.train.rundir import RunDirectory, image_grid, snapshot_name
+from gan_core.train.rundir import RunDirectory, fakes_name, image_grid, snapshot_name
 from gan_core.train.snapshot import resolve_resume, rng_state, save_snapshot, set_rng_state
 from gan_core.train.trainer import Trainer, choose_run_dir, pick_device
 
@@ -395,7 +395,7 @@ class FamilyRunTrainer(TickStats):
         self.last_snapshot_nimg = self.cur_nimg
         if self.run is None:
             return None
-        name = snapshot_name(self.cur_nimg)
+        name = self.run.sparing_best(snapshot_name(self.cur_nimg), self.cur_nimg)
         G, D, G_ema = self._networks()
         state = {**self._family_state(), "kind": self.kind, "train_options": self.o.to_dict(),
                  "cur_nimg": self.cur_nimg, "tick": self.tick, "wall_s": self.wall_s(), "rng": rng_state(),
@@ -403,7 +403,7 @@ class FamilyRunTrainer(TickStats):
         if ranks is not None:
             state["ranks"] = ranks
         path = save_snapshot(self.run.file(name), G, D, G_ema, state)
-        self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
+        self.run.write_png(fakes_name(name), self.render_grid())
         self.run.latest_snapshot_path = path
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
         self.quality.after_snapshot(self.run, name, G_ema, self.cur_nimg)

@@ -7,7 +7,7 @@ This is a contract with the app's Training widget (see docs/notes/training.md):
 * ``live_preview.png`` — G_ema at fixed seeds, replaced atomically every preview interval;
 * ``live_status.json`` — :data:`STATUS_KEYS`, replaced atomically at least as often;
 * ``control.json`` — written by the app: ``{"command": "pause"|"resume"|"stop", "time": unix}``;
-* ``network-snapshot-NNNNNN.pt`` (NNNNNN = kimg), ``fakesNNNNNN.png``, ``reals.png``, ``log.txt``,
+* ``network-snapshot-NNNNNN.pt`` (NNNNNN = kimg; see ``RunDirectory.sparing_best``), ``fakesNNNNNN.png``, ``reals.png``, ``log.txt``,
   ``broken_images.txt`` when the dataset has unreadable images, and ``metrics.jsonl`` (one line
   per snapshot) when the run measures quality (``--metrics``).
 
@@ -139,8 +139,9 @@ def best_measured(run_dir: str | os.PathLike, key: str | None = None) -> dict[st
     """The metrics.jsonl row with the lowest ``key`` (default: the run's current metric,
     ``quality_key``) whose snapshot file still exists (the newest of equals), or None when
     nothing measured is on disk. Snapshots are pruned oldest first and this one is spared, so it
-    is the best of the whole run. A name measured twice (a stop's snapshot within the same kimg
-    replaces the file) counts with its last row only."""
+    is the best of the whole run. A name measured twice (a later snapshot within the same kimg
+    replaced the file; never the best one, see ``RunDirectory.sparing_best``) counts with its last
+    row only."""
     rows, _ = read_stats(run_dir, name="metrics.jsonl")
     key = key or quality_key(rows)
     if key is None:
@@ -159,6 +160,11 @@ def best_measured(run_dir: str | os.PathLike, key: str | None = None) -> dict[st
 
 def snapshot_name(cur_nimg: int) -> str:
     return f"network-snapshot-{cur_nimg // 1000:06d}.pt"
+
+
+def fakes_name(snapshot: str) -> str:
+    """The sample grid written with a snapshot: ``fakesNNNNNN.png`` for ``network-snapshot-NNNNNN.pt``."""
+    return "fakes" + snapshot.removeprefix("network-snapshot-").removesuffix(".pt") + ".png"
 
 
 def next_run_dir(outdir: str | os.PathLike, desc: str) -> Path:
@@ -192,6 +198,21 @@ class RunDirectory:
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    def sparing_best(self, name: str, cur_nimg: int) -> str:
+        """The file name for the snapshot at ``cur_nimg``: ``name``, unless writing it would replace
+        the best measured snapshot, taken at another image count within the same kimg (a stop, or
+        a short snapshot interval, right after a snapshot that measured best): then the next
+        kimg's name, so that the best one stays on disk. Names say which snapshot is newer;
+        the exact image count is inside each file and in metrics.jsonl."""
+        best = best_measured(self.path)
+        if best is None or best.get("snapshot") != name or not self.file(name).is_file():
+            return name
+        kimg = best.get("kimg")
+        if isinstance(kimg, (int, float)) and round(kimg * 1000) == cur_nimg:
+            return name   # the same state again
+        m = SNAPSHOT_RE.match(name)
+        return snapshot_name((int(m.group(1)) + 1) * 1000) if m else name
 
     # -- logs and stats ------------------------------------------------------------------------
 

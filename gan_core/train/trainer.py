@@ -31,7 +31,7 @@ from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions,
                                     augmentation, run_description, with_frozen_layers)
 from gan_core.train.run_state import live_trainer
 from gan_core.train.metrics import SnapshotQuality
-from gan_core.train.rundir import RunDirectory, image_grid, next_run_dir, snapshot_name
+from gan_core.train.rundir import RunDirectory, fakes_name, image_grid, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 from gan_core.train.snapshot import load_optimizer_state, resolve_resume, rng_state, save_snapshot, set_rng_state
 
@@ -392,9 +392,9 @@ class Trainer(TickStats):
         self.last_snapshot_nimg = self.cur_nimg
         if self.run is None:
             return None
-        name = snapshot_name(self.cur_nimg)
+        name = self.run.sparing_best(snapshot_name(self.cur_nimg), self.cur_nimg)
         path = save_snapshot(self.run.file(name), self.G, self.D, self.G_ema, self.training_state(ranks))
-        self.run.write_png(f"fakes{self.cur_nimg // 1000:06d}.png", self.render_grid())
+        self.run.write_png(fakes_name(name), self.render_grid())
         self.run.latest_snapshot_path = path
         self.run.log(f"snapshot {name} (kimg {self.cur_nimg / 1000:.3f})", echo=False)
         self.quality.after_snapshot(self.run, name, self.G_ema, self.cur_nimg)

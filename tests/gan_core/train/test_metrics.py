@@ -96,6 +96,47 @@ def test_pruning_spares_the_best_measured_snapshot(tiny_zip, tmp_path, monkeypat
     assert f"best so far: {names[4]} (kimg " in capsys.readouterr().out
 
 
+def test_a_snapshot_within_the_same_kimg_never_replaces_the_best_one(tiny_zip, tmp_path, monkeypatch):
+    """A tiny run's snapshots all fall within kimg 0, so each would be network-snapshot-000000.pt.
+    The first measures best: later ones must not overwrite it (a Stop right after a snapshot that
+    measured best did just that), and the newest state must still be what a resume picks."""
+    import gan_core.train.metrics as metrics_mod
+    from gan_core.io import load_checkpoint
+    from gan_core.train.rundir import best_measured, latest_snapshot
+
+    scores = iter([0.5, 5.0, 3.0, 4.0, 6.0, 7.0, 8.0, 9.0])
+    monkeypatch.setattr(metrics_mod.SnapshotMetrics, "measure",
+                        lambda self, G: {"swd_16": (v := next(scores)), "swd_mean": v, "num": 16, "seconds": 0.0})
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.024", "--metrics", "swd",
+                 "--metrics-num", "16"] + TINY) == 0
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 3 and rows[-1]["kimg"] == 0.024
+    assert [r["snapshot"] for r in rows] == ["network-snapshot-000000.pt"] + ["network-snapshot-000001.pt"] * (len(rows) - 1)
+    assert best_measured(run)["snapshot"] == "network-snapshot-000000.pt"
+    best_nimg = round(rows[0]["kimg"] * 1000)
+    assert load_checkpoint(run / "network-snapshot-000000.pt").training_state["cur_nimg"] == best_nimg  # the best's state
+    assert latest_snapshot(run).name == "network-snapshot-000001.pt"
+    assert load_checkpoint(latest_snapshot(run)).training_state["cur_nimg"] == 24               # resume goes on from here
+    assert (run / "fakes000000.png").is_file() and (run / "fakes000001.png").is_file()
+
+
+def test_sparing_best_only_moves_off_the_best_measured_file(tmp_path):
+    from gan_core.train.rundir import RunDirectory
+
+    run = RunDirectory(tmp_path / "r", total_kimg=10)
+    name = "network-snapshot-000003.pt"
+    assert run.sparing_best(name, 3500) == name                        # nothing measured
+    run.file(name).write_bytes(b"x")
+    run.append_metrics({"kimg": 3.2, "snapshot": name, "swd_mean": 2.0})
+    assert run.sparing_best(name, 3500) == "network-snapshot-000004.pt"  # would replace the best
+    assert run.sparing_best(name, 3200) == name                        # the same state again
+    assert run.sparing_best("network-snapshot-000002.pt", 2500) == "network-snapshot-000002.pt"
+    run.file("network-snapshot-000002.pt").write_bytes(b"x")
+    run.append_metrics({"kimg": 2.1, "snapshot": "network-snapshot-000002.pt", "swd_mean": 9.0})
+    assert run.sparing_best("network-snapshot-000002.pt", 2500) == "network-snapshot-000002.pt"  # not the best
+
+
 def test_best_measured_reads_only_snapshots_still_on_disk(tmp_path):
     from gan_core.train.rundir import RunDirectory, best_measured
 
