@@ -72,6 +72,7 @@ def evaluate(models: list[str], data: str, num: int, out: Path) -> None:
 
 def keep(snapshot: Path) -> None:
     from gan_core.io import load_checkpoint
+    from gan_core.train.rundir import fakes_name
 
     run = snapshot.parent
     ts = load_checkpoint(snapshot).training_state or {}
@@ -82,7 +83,7 @@ def keep(snapshot: Path) -> None:
     for old in [*KEPT.glob("network-snapshot-*.pt"), *KEPT.glob("fakes*.png")]:
         old.unlink()
     shutil.copy2(snapshot, KEPT / snapshot.name)
-    fakes = f"fakes{nimg // 1000:06d}.png"
+    fakes = fakes_name(snapshot.name)
     if (run / fakes).exists():
         shutil.copy2(run / fakes, KEPT / fakes)
     shutil.copy2(run / "training_options.json", KEPT / "training_options.json")
