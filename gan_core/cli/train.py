@@ -14,6 +14,7 @@ from pathlib import Path
 from gan_core.cli.common import (CliError, check_resume_path, finite_float, parse_bool, refuse_built_in_change,
                                  saved_run_options)
 from gan_core.cli.processes import SpawnedProcessFailed, run_local_processes
+from gan_core.train.options import AUGPIPES
 
 # CLI flag -> TrainOptions field, for the flags whose names differ
 _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview_interval": "preview_interval",
@@ -62,7 +63,7 @@ def add_parser(sub) -> None:
     a("--resume", default=None, help="continue from a run directory (its newest snapshot) or a snapshot file")
     a("--mirror", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL", help="add x-flipped images (default false)")
     a("--aug", default=None, choices=["ada", "noaug", "fixed"], help="augmentation (default ada; stylegan1, biggan: noaug)")
-    a("--augpipe", default=None, choices=["blit", "geom", "color", "bg", "bgc"],
+    a("--augpipe", default=None, choices=AUGPIPES,
       help="which transforms --aug ada/fixed applies: blit (x-flip, 90° rotations, integer translation), geom "
            "(scaling, rotation, fractional translation), color (brightness, contrast, luma flip, hue, saturation), "
            "or the sums bg and bgc (default bgc)")
