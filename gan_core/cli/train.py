@@ -24,10 +24,13 @@ _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview
           "ema_start": "ema_start", "d_warmup": "d_warmup"}
 _NOT_OPTIONS = {"command"}
 # Options baked into the networks when a run starts; a resume takes the networks from its snapshot.
-_BUILT_IN = {"cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32", "freezed"}
+_BUILT_IN = {"cfg", "cbase", "cmax", "d_cbase", "d_cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32",
+             "freezed"}
+# D's widths default to G's: a run saved before --d-cbase/--d-cmax existed was built with those.
+_SAVED_FALLBACK = {"d_cbase": "cbase", "d_cmax": "cmax"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed")
+_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed", "d_cbase", "d_cmax")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group", "ema_kimg"),
@@ -83,6 +86,9 @@ def add_parser(sub) -> None:
                                         "(default $GANSCOPE_INCEPTION; read as tensors, nothing is downloaded)")
     a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
     a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
+    a("--d-cbase", type=int, default=None, help="D's own channel base (default --cbase)")
+    a("--d-cmax", type=int, default=None,
+      help="D's own max channels (default --cmax); with --resume of a generator file (no D), a wider fresh D")
     a("--map", "--map-depth", dest="map", type=int, default=None,
       help="mapping layers (default 8 for stylegan2, 2 for stylegan3; --map-depth is the official trainer's name)")
     a("--zdim", type=int, default=None, help="z size (default 512)")
@@ -149,9 +155,14 @@ def options_from_args(args):
         if name in ("data", "resume") and Path(value).exists():
             value = os.path.abspath(value)  # the saved options must work from any folder
         field = _FIELD.get(name, name)
-        if field in _BUILT_IN and field in saved and not (field == "fp32" and saved.get("cfg") in _NOT_FOR):
+        if saved.get(field) is None and field in _SAVED_FALLBACK and saved.get("cfg") not in _NOT_FOR:
+            saved_field = _SAVED_FALLBACK[field]
+        else:
+            saved_field = field
+        if (field in _BUILT_IN and saved_field in saved
+                and not (field == "fp32" and saved.get("cfg") in _NOT_FOR)):
             # (StyleGAN1 / BigGAN keep float32 weights either way: their --fp32 may change on resume)
-            refuse_built_in_change("--" + name.replace("_", "-"), saved[field], value)
+            refuse_built_in_change("--" + name.replace("_", "-"), saved[saved_field], value)
         base[field] = value
     if args.resume and args.data is None and base.get("data") and not Path(base["data"]).exists():
         raise ValueError(f"the dataset of the run being resumed, {base['data']}, is not there (moved, or the "

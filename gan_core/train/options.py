@@ -63,6 +63,8 @@ class TrainOptions:
     preview_interval: float = 10.0
     cbase: int | None = None
     cmax: int | None = None              # 512 (BigGAN: see families.py)
+    d_cbase: int | None = None           # D's own channel base / max (StyleGAN2/3; default: cbase / cmax), e.g.
+    d_cmax: int | None = None            # a wider fresh D for a generator taken from a file (--resume G.pt)
     map: int | None = None
     z_dim: int | None = None             # 512 (BigGAN 120, BigGAN-deep 128)
     w_dim: int | None = None             # 512 (BigGAN/-deep: the class-embedding size, 128)
@@ -208,6 +210,9 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
     if o.cbase is None:
         o.cbase = 32768 if resolution > 256 else 16384
     _check(o.cbase >= 1 and o.cmax >= 1, "--cbase and --cmax must be positive")
+    o.d_cbase = o.cbase if o.d_cbase is None else o.d_cbase
+    o.d_cmax = o.cmax if o.d_cmax is None else o.d_cmax
+    _check(o.d_cbase >= 1 and o.d_cmax >= 1, "--d-cbase and --d-cmax must be positive")
     if o.map is None:
         o.map = 8 if o.cfg == "stylegan2" else 2
     _check(o.map >= 1, f"--map must be at least 1, got {o.map}")
@@ -248,7 +253,7 @@ def generator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim: int
 
 def discriminator_kwargs(o: TrainOptions, resolution: int, channels: int, c_dim: int) -> dict[str, Any]:
     return dict(c_dim=c_dim, img_resolution=resolution, img_channels=channels, architecture="resnet",
-                channel_base=o.cbase, channel_max=o.cmax, num_fp16_res=0 if o.fp32 else 4,
+                channel_base=o.d_cbase, channel_max=o.d_cmax, num_fp16_res=0 if o.fp32 else 4,
                 conv_clamp=None if o.fp32 else 256, epilogue_kwargs={"mbstd_group_size": o.mbstd_group},
                 block_kwargs={"freeze_layers": o.freezed} if o.freezed else {})
 

@@ -19,6 +19,8 @@ TINY = ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "2", "--zdim"
     (["--data", "{zip}", "--kimg", "0"], "--kimg must be positive"),
     (["--data", "{zip}", "--ema-kimg", "-1"], "--ema-kimg must be 0 (no averaging) or more, got -1.0"),
     (["--data", "{zip}", "--cfg", "biggan", "--ema-kimg", "5"], "--ema-kimg does not apply to --cfg biggan"),
+    (["--data", "{zip}", "--cfg", "stylegan1", "--d-cmax", "32"], "--d-cmax does not apply to --cfg stylegan1"),
+    (["--data", "{zip}", "--d-cbase", "0"], "--d-cbase and --d-cmax must be positive"),
     (["--data", "{zip}", "--cond", "maybe"], "invalid boolean (true/false) value: 'maybe'"),
     (["--data", "{zip}", "--resume", "{tmp}/nothing-here"], "no such run directory or snapshot file"),
     (["--resume", "{tmp}/nothing-here"], "--resume {tmp}/nothing-here: no such run directory or snapshot file"),
@@ -127,6 +129,43 @@ def test_resume_refuses_changes_to_what_the_networks_were_built_with(tmp_path, c
     # the same value is no change: on to the next check (the dataset)
     assert main(["train", "--resume", str(tmp_path), "--cbase", "2048", "--data", "x.zip", "--no-progress"]) == 2
     assert "--data x.zip: no such file" in capsys.readouterr().err
+    # D's widths: a run saved before --d-cbase existed was built with D's widths = --cbase / --cmax
+    assert main(["train", "--resume", str(tmp_path), "--d-cbase", "4096", "--data", "x.zip", "--no-progress"]) == 2
+    assert "--d-cbase cannot change on resume (the run's networks were built with 2048" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path), "--d-cbase", "2048", "--data", "x.zip", "--no-progress"]) == 2
+    assert "--data x.zip: no such file" in capsys.readouterr().err
+
+
+def test_a_generator_file_trains_on_with_a_wider_fresh_d(tiny_zip, tmp_path, capsys):
+    """--d-cbase / --d-cmax: D's own widths. Starting from a generator without its D (a
+    --generator-only file), the new D can be wider than G; the run records both and resumes."""
+    import torch
+
+    from gan_core.io import load_checkpoint
+
+    first = tmp_path / "first"
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(first), "--kimg", "0.004"] + TINY) == 0
+    snap = sorted(first.glob("network-snapshot-*.pt"))[-1]
+    g_only = tmp_path / "G.pt"
+    assert main(["convert", str(snap), str(g_only), "--generator-only"]) == 0
+    run = tmp_path / "wide-d"
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--resume", str(g_only), "--kimg", "0.008",
+                 "--d-cbase", "512", "--d-cmax", "32", "--d-warmup", "0.004"] + TINY) == 0
+    opts = json.loads((run / "training_options.json").read_text())
+    assert (opts["cbase"], opts["cmax"], opts["d_cbase"], opts["d_cmax"]) == (128, 16, 512, 32)
+    ck = load_checkpoint(sorted(run.glob("network-snapshot-*.pt"))[-1])
+    assert ck.D.config()["channel_max"] == 32 and ck.D.config()["channel_base"] == 512
+    assert ck.G.config()["channel_max"] == 16
+    widths = {p.shape[0] for name, p in ck.D.named_parameters() if name.endswith("conv0.weight")}
+    assert max(widths) == 32    # D is wider than anything in G (16)
+    G0 = load_checkpoint(g_only).G_ema
+    assert not all(torch.equal(a, b) for a, b in zip(G0.parameters(), ck.G.parameters()))   # G trained on
+    capsys.readouterr()
+    # built into D: a resume keeps it, and refuses another width
+    assert main(["train", "--resume", str(run), "--d-cmax", "64", "--no-progress"]) == 2
+    assert "--d-cmax cannot change on resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--kimg", "0.012", "--no-progress"]) == 0
+    assert load_checkpoint(sorted(run.glob("network-snapshot-*.pt"))[-1]).D.config()["channel_max"] == 32
 
 
 
