@@ -30,9 +30,7 @@ _BUILT_IN = {"cfg", "cbase", "cmax", "d_cbase", "d_cmax", "map", "z_dim", "w_dim
 _SAVED_FALLBACK = {"d_cbase": "cbase", "d_cmax": "cmax"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed", "d_cbase", "d_cmax", "new_d")
-# Built into D alone: --new-d (a new D on resume) may change them.
-_BUILT_INTO_D = {"d_cbase", "d_cmax", "freezed"}
+_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed", "d_cbase", "d_cmax")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group", "ema_kimg"),
@@ -90,11 +88,7 @@ def add_parser(sub) -> None:
     a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
     a("--d-cbase", type=int, default=None, help="D's own channel base (default --cbase)")
     a("--d-cmax", type=int, default=None,
-      help="D's own max channels (default --cmax); for a new D (--new-d, or --resume of a generator file) "
-           "wider than G")
-    a("--new-d", default=None, action="store_const", const=True,
-      help="with --resume of a run: continue G, G_ema, G's optimizer and the counters with a new D (of "
-           "--d-cbase/--d-cmax) that first trains alone for --d-warmup kimg (default 2); applies to this resume only")
+      help="D's own max channels (default --cmax); with --resume of a generator file (no D), a wider fresh D")
     a("--map", "--map-depth", dest="map", type=int, default=None,
       help="mapping layers (default 8 for stylegan2, 2 for stylegan3; --map-depth is the official trainer's name)")
     a("--zdim", type=int, default=None, help="z size (default 512)")
@@ -150,7 +144,7 @@ def options_from_args(args):
             raise ValueError(f"--resume {args.resume}: a distillation run; continue it with "
                              f"`ganscope distill --resume {args.resume}`")
         for k in base:
-            if k in saved and k not in ("resume", "run_dir", "outdir", "new_d"):   # new_d: that resume only
+            if k in saved and k not in ("resume", "run_dir", "outdir"):
                 if saved[k] is None and base[k] is not None:
                     continue   # null: the option did not apply to the run then (e.g. --p of a StyleGAN1
                     #           run saved before StyleGAN1 took --aug); resolving fills it in again
@@ -166,8 +160,7 @@ def options_from_args(args):
         else:
             saved_field = field
         if (field in _BUILT_IN and saved_field in saved
-                and not (field == "fp32" and saved.get("cfg") in _NOT_FOR)
-                and not (field in _BUILT_INTO_D and args.new_d)):
+                and not (field == "fp32" and saved.get("cfg") in _NOT_FOR)):
             # (StyleGAN1 / BigGAN keep float32 weights either way: their --fp32 may change on resume)
             refuse_built_in_change("--" + name.replace("_", "-"), saved[saved_field], value)
         base[field] = value

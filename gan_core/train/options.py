@@ -74,10 +74,7 @@ class TrainOptions:
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     d_warmup: float | None = None        # kimg of D-only steps before G trains (default: 2 when starting
-                                         # from a generator file that has no D, or with new_d; else 0),
-                                         # counted from where the run's current D started
-    new_d: bool = False                  # resume everything but D: a new D (d_cbase / d_cmax) joins the
-                                         # resumed G, G_ema and G's optimizer state (not kept for later resumes)
+                                         # from a generator file that has no D, else 0)
     style_mixing: float = 0.9
     pl_weight: float | None = None
     r1_interval: int = 16
@@ -187,8 +184,6 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
     _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
     _check(o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
     _check(o.d_warmup is None or o.d_warmup >= 0, f"--d-warmup must be >= 0 kimg, got {o.d_warmup}")
-    o.new_d = bool(o.new_d)
-    _check(not o.new_d or o.resume, "--new-d replaces the D of a run being resumed: give --resume RUN_DIR")
     o.freezed = 0 if o.freezed is None else int(o.freezed)
     _check(o.freezed >= 0, f"--freezed must be >= 0, got {o.freezed}")
     _check(0 <= o.style_mixing <= 1, f"--style-mixing must be in [0, 1], got {o.style_mixing}")

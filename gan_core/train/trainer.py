@@ -66,7 +66,7 @@ def _check_compatible(net: torch.nn.Module, ds: ImageDataset, what: str) -> None
 
 
 # Options that differ on every resume or only name where things are.
-_RESUME_BOOKKEEPING = frozenset({"resume", "run_dir", "outdir", "dataset", "new_d"})   # new_d: its own note
+_RESUME_BOOKKEEPING = frozenset({"resume", "run_dir", "outdir", "dataset"})
 
 
 def changed_options(before: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
@@ -165,10 +165,7 @@ class Trainer(TickStats):
                 raise OptionError(f"--resume {self.resume_path}: the file holds no generator")
             _check_compatible(src_G, ds, f"--resume {self.resume_path.name}")
             G = copy.deepcopy(src_G)
-            if o.new_d and not ck.training_state:
-                raise OptionError(f"--new-d: {self.resume_path.name} holds no training state (a generator file "
-                                  f"starts with a new D anyway); give a run directory or a full snapshot")
-            if ck.D is not None and not o.new_d:
+            if ck.D is not None:
                 D = copy.deepcopy(ck.D)
                 was = int((D.config().get("block_kwargs") or {}).get("freeze_layers", 0))
                 if ck.training_state and was != o.freezed:   # its optimizer state holds those layers or not
@@ -206,8 +203,7 @@ class Trainer(TickStats):
             self.tick = int(ts.get("tick", 0))
             self.wall_offset = float(ts.get("wall_s", 0.0))
             load_optimizer_state(self.G_opt, ts["G_opt"])
-            if not o.new_d:   # a new D starts its optimizer afresh
-                load_optimizer_state(self.D_opt, ts["D_opt"])
+            load_optimizer_state(self.D_opt, ts["D_opt"])
             restore_augment_state(self.augment_pipe, self.ada, ts.get("augment"))
             if ts.get("pl_mean") is not None:
                 self.loss.pl_mean = torch.as_tensor(ts["pl_mean"]).to(dev).clone()
@@ -221,11 +217,8 @@ class Trainer(TickStats):
         if ck is not None and not ts:
             start = {"from": str(self.resume_path), "fresh_D": ck.D is None, "ema_rampup": None,
                      "d_warmup_nimg": 2000 if ck.D is None else 0}
-        if o.new_d:
-            # --new-d: everything else continues; the new D learns alone first, from here
-            start.update(new_d_nimg=self.cur_nimg, d_warmup_nimg=self.cur_nimg + 2000)
-        if o.d_warmup is not None:   # counted from where the current D started
-            start["d_warmup_nimg"] = int(start.get("new_d_nimg", 0)) + int(round(o.d_warmup * 1000))
+        if o.d_warmup is not None:
+            start["d_warmup_nimg"] = int(round(o.d_warmup * 1000))
         self.start_info = start
         self.ema_rampup = start["ema_rampup"] if "ema_rampup" in start else o.ema_rampup
         self.d_warmup_nimg = int(start.get("d_warmup_nimg", 0))
@@ -334,9 +327,6 @@ class Trainer(TickStats):
         if "from" in info:
             notes.append(f"networks from {Path(info['from']).name} (no training state in it: new optimizers"
                          + (", a new D" if info.get("fresh_D") else "") + ", G EMA without ramp-up)")
-        if self.o.new_d:
-            notes.append(f"a new D (channel base {self.o.d_cbase}, max {self.o.d_cmax}) and a new D optimizer; G, "
-                         f"G_ema, G's optimizer and the counters continue")
         if self.o.freezed:
             notes.append(f"D's first {self.o.freezed} layers frozen")
         if self.cur_nimg < self.d_warmup_nimg:

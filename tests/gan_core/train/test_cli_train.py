@@ -21,7 +21,6 @@ TINY = ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "2", "--zdim"
     (["--data", "{zip}", "--cfg", "biggan", "--ema-kimg", "5"], "--ema-kimg does not apply to --cfg biggan"),
     (["--data", "{zip}", "--cfg", "stylegan1", "--d-cmax", "32"], "--d-cmax does not apply to --cfg stylegan1"),
     (["--data", "{zip}", "--d-cbase", "0"], "--d-cbase and --d-cmax must be positive"),
-    (["--data", "{zip}", "--new-d"], "--new-d replaces the D of a run being resumed: give --resume RUN_DIR"),
     (["--data", "{zip}", "--cond", "maybe"], "invalid boolean (true/false) value: 'maybe'"),
     (["--data", "{zip}", "--resume", "{tmp}/nothing-here"], "no such run directory or snapshot file"),
     (["--resume", "{tmp}/nothing-here"], "--resume {tmp}/nothing-here: no such run directory or snapshot file"),
@@ -214,46 +213,3 @@ def test_dry_run_prints_the_resolved_options_and_trains_nothing(tiny_zip, tmp_pa
     assert not (tmp_path / "training-runs").exists()
     assert main(["train", "--data", str(tiny_zip), "--cfg", "biggan", "--gpus", "2", "--batch", "5", "-n"]) == 2
     assert "--batch 5 must be a multiple of the number of processes (2)" in capsys.readouterr().err
-
-
-def test_new_d_continues_everything_but_d(tiny_zip, tmp_path, capsys):
-    """--new-d on a resume: a new D (here wider, --d-cmax) and D optimizer; G, G_ema, G's optimizer
-    and the counters continue; the new D trains alone for --d-warmup kimg counted from the resume.
-    It applies to that resume only: the next resume keeps the new D and finishes its warm-up."""
-    import torch
-
-    from gan_core.io import load_checkpoint
-
-    run = tmp_path / "run"
-    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.008", "--snap", "1",
-                 "--tick", "0.004"] + TINY) == 0
-    before = load_checkpoint(sorted(run.glob("network-snapshot-*.pt"))[-1])
-    nimg = before.training_state["cur_nimg"]
-    capsys.readouterr()
-    # stop inside the new D's warm-up: G has not moved, D is the new, wider one
-    assert main(["train", "--resume", str(run), "--new-d", "--d-cmax", "32", "--d-cbase", "512", "--d-warmup",
-                 "0.008", "--kimg", "0.012", "--no-progress"]) == 0
-    mid = load_checkpoint(sorted(run.glob("network-snapshot-*.pt"))[-1])
-    ts = mid.training_state
-    assert ts["cur_nimg"] > nimg
-    assert ts["start"]["new_d_nimg"] == nimg and ts["start"]["d_warmup_nimg"] == nimg + 8
-    assert all(torch.equal(a, b) for a, b in zip(before.G.parameters(), mid.G.parameters()))
-    assert mid.D.config()["channel_max"] == 32 and before.D.config()["channel_max"] == 16
-    assert ts["G_opt"]["state"] and ts["step"] > before.training_state["step"]
-    log = (run / "log.txt").read_text()
-    assert "a new D (channel base 512, max 32) and a new D optimizer" in log
-    assert f"D alone until kimg {(nimg + 8) / 1000:g}" in log
-    # a plain resume: the new D stays (no second new D), its warm-up ends where it was set, G trains
-    assert main(["train", "--resume", str(run), "--kimg", "0.024", "--no-progress"]) == 0
-    assert json.loads((run / "training_options.json").read_text())["new_d"] is False
-    after = load_checkpoint(sorted(run.glob("network-snapshot-*.pt"))[-1])
-    assert after.D.config()["channel_max"] == 32
-    assert after.training_state["start"]["d_warmup_nimg"] == nimg + 8
-    assert not all(torch.equal(a, b) for a, b in zip(mid.G.parameters(), after.G.parameters()))
-    # a generator file has no D to replace
-    g_only = tmp_path / "G.pt"
-    assert main(["convert", str(sorted(run.glob("network-snapshot-*.pt"))[-1]), str(g_only), "--generator-only"]) == 0
-    capsys.readouterr()
-    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(tmp_path / "g"), "--resume", str(g_only),
-                 "--new-d"] + TINY) == 2
-    assert "--new-d: G.pt holds no training state" in capsys.readouterr().err
