@@ -54,7 +54,8 @@ def load_generator_for_cli(network: str, device: torch.device) -> torch.nn.Modul
 
 
 def describe_network(network: str) -> str:
-    return "the built-in demo model" if network == "demo" else str(Path(network))
+    from gan_core.models.demo import is_demo_name
+    return f"the built-in {network} model" if is_demo_name(network) else str(Path(network))
 
 
 def finite_float(text: str) -> float:

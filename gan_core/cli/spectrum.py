@@ -50,11 +50,14 @@ def classify_source(spec: str) -> tuple[str, str]:
     for kind in ("network", "dataset"):
         if spec.startswith(kind + ":"):
             return kind, spec[len(kind) + 1:]
-    if spec == "demo":
+    from gan_core.models.demo import is_demo_name
+
+    if is_demo_name(spec):     # a built-in model: demo, demo-sg2
         return "network", spec
     p = Path(spec)
     if not p.exists():
-        raise CliError(f"source {spec} does not exist (give a network file, 'demo', or a folder/zip of images)")
+        raise CliError(f"source {spec} does not exist (give a network file, a built-in model — 'demo', "
+                       f"'demo-sg2' —, or a folder/zip of images)")
     if p.is_dir():
         return "dataset", spec
     if zipfile.is_zipfile(p) and not _is_torch_zip(p):

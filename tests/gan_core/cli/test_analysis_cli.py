@@ -95,6 +95,14 @@ def test_spectrum_errors(nets, tmp_path, capsys):
     assert not (tmp_path / "a.npz").exists()
 
 
+def test_spectrum_takes_every_built_in_model_by_name():
+    from gan_core.cli.spectrum import classify_source
+
+    # as --network does everywhere: not a missing file called demo-sg2
+    assert classify_source("demo") == ("network", "demo")
+    assert classify_source("demo-sg2") == ("network", "demo-sg2")
+
+
 @pytest.mark.parametrize("kind,seeds,grid,suffix", [("interp", "0-3", "2x1", ".mp4"), ("translate", "5", "1x1", ".gif"),
                                                     ("rotate", "1-2", "1x2", ".mp4")])
 def test_video_command(nets, tmp_path, capsys, kind, seeds, grid, suffix):
