@@ -169,6 +169,8 @@ def options_from_args(args):
                          f"run was copied from another machine): give its place with --data")
     if args.resume and args.run_dir is None and args.outdir is None:
         base["run_dir"] = None
+    if args.resume and args.cfg is None and "cfg" not in saved:
+        base["cfg"] = None     # a generator file's own (gan_core.train.options.options_for_start)
     _check_family_flags(args, base.get("cfg") or "stylegan2")
     return TrainOptions.from_dict(base)
 
@@ -204,9 +206,12 @@ def _dry_run(opts, world_size: int) -> int:
     from gan_core.data import DatasetError
     from gan_core.data.dataset import ImageDataset
     from gan_core.train import OptionError
-    from gan_core.train.options import resolve
+    from gan_core.io import CheckpointError
+    from gan_core.train.options import options_for_start, resolve
 
     try:
+        if opts.cfg is None or opts.cfg in ("stylegan2", "stylegan3-t", "stylegan3-r"):
+            opts, _ = options_for_start(opts)
         ds = ImageDataset(opts.data, use_labels=opts.cond and opts.cfg not in ("biggan", "biggan-deep"))
         try:
             o = resolve(opts, ds.resolution, world_size)
@@ -214,7 +219,7 @@ def _dry_run(opts, world_size: int) -> int:
                     "channels": ds.num_channels}
         finally:
             ds.close()
-    except (OptionError, DatasetError, FileNotFoundError) as e:
+    except (OptionError, DatasetError, FileNotFoundError, CheckpointError) as e:
         raise CliError(str(e)) from None
     print(json.dumps({**o.to_dict(), "world_size": world_size, "dataset": info}, indent=1))
     return 0

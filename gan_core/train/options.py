@@ -39,7 +39,7 @@ class TrainOptions:
     data: str = ""
     outdir: str | None = None
     run_dir: str | None = None
-    cfg: str = "stylegan2"
+    cfg: str | None = "stylegan2"        # None: the --resume generator file's, else stylegan2 (options_for_start)
     gpus: int = 1
     batch: int | None = None
     batch_gpu: int | None = None
@@ -307,6 +307,66 @@ def build_networks(o: TrainOptions, resolution: int, channels: int, c_dim: int):
         G = stylegan3.Generator(**generator_kwargs(o, resolution, channels, c_dim))
     D = stylegan2.Discriminator(**discriminator_kwargs(o, resolution, channels, c_dim))
     return G, D
+
+
+# What a StyleGAN2/3 generator is built with, as `ganscope train` names it (field -> flag).
+GENERATOR_BUILT = {"cfg": "--cfg", "cbase": "--cbase", "cmax": "--cmax", "map": "--map", "z_dim": "--zdim",
+                   "w_dim": "--wdim"}
+
+
+def generator_built_with(G: Any) -> dict[str, Any] | None:
+    """The options (``GENERATOR_BUILT``) a StyleGAN2/3 generator was built with; None for other
+    families. Config R doubles the channels (``generator_kwargs``): its cbase / cmax are halved back."""
+    from gan_core.models import stylegan2, stylegan3
+
+    config = G.config()
+    if isinstance(G, stylegan3.Generator):
+        cfg = "stylegan3-r" if config.get("conv_kernel", 3) == 1 else "stylegan3-t"
+    elif isinstance(G, stylegan2.Generator):
+        cfg = "stylegan2"
+    else:
+        return None
+    k = 2 if cfg == "stylegan3-r" else 1
+    built: dict[str, Any] = {"cfg": cfg, "cbase": config["channel_base"] // k, "cmax": config["channel_max"] // k,
+                             "z_dim": config["z_dim"], "w_dim": config["w_dim"]}
+    layers = (config.get("mapping_kwargs") or {}).get("num_layers")
+    if layers is not None:
+        built["map"] = int(layers)
+    return built
+
+
+def options_for_start(opts: TrainOptions) -> tuple[TrainOptions, Any]:
+    """``(opts, checkpoint or None)`` for a StyleGAN2/3 run about to start or resume: the --resume
+    file read once, and, when it holds no training state (an official pickle, a --generator-only
+    file such as the built-in demo), the options its generator was built with taken from it — a
+    new D then matches G (--d-cbase / --d-cmax default to G's widths) and training_options.json
+    says what G is. An option left out (None) is filled in; one that says otherwise is an error.
+    ``cfg`` None (not given): the file's, else stylegan2."""
+    ck = None
+    if opts.resume:
+        from gan_core.io import load_checkpoint
+        from gan_core.train.snapshot import resolve_resume
+
+        path = resolve_resume(opts.resume)
+        ck = load_checkpoint(path)
+        src = ck.G if ck.G is not None else ck.G_ema
+        if not ck.training_state and src is not None:
+            built = generator_built_with(src)
+            if built is None:
+                _check(opts.cfg is not None, f"--resume {path.name}: its generator is not a StyleGAN2/3 one; give --cfg")
+            else:
+                changes = {}
+                for field, value in built.items():
+                    given = getattr(opts, field)
+                    if given is None:
+                        changes[field] = value
+                    else:
+                        _check(given == value, f"{GENERATOR_BUILT[field]} {given}: the generator in {path.name} was built "
+                                               f"with {value} (it comes from the file: leave {GENERATOR_BUILT[field]} out)")
+                opts = dataclasses.replace(opts, **changes)
+    if opts.cfg is None:
+        opts = dataclasses.replace(opts, cfg="stylegan2")
+    return opts, ck
 
 
 def run_description(o: TrainOptions, data_name: str, world_size: int) -> str:

@@ -28,7 +28,7 @@ from gan_core.train.ema import ema_beta, ema_update
 from gan_core.train.loss import StyleGANLoss, lazy_adam_params
 from gan_core.train.protocol import TickStats
 from gan_core.train.options import (STYLEGAN_CONFIGS, OptionError, TrainOptions, build_networks, resolve,
-                                    augmentation, run_description, with_frozen_layers)
+                                    augmentation, options_for_start, run_description, with_frozen_layers)
 from gan_core.train.run_state import live_trainer
 from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.rundir import RunDirectory, fakes_name, image_grid, next_run_dir, snapshot_name
@@ -107,6 +107,8 @@ class Trainer(TickStats):
     """Everything one training process holds. Rank 0 also owns the run directory."""
 
     def __init__(self, opts: TrainOptions, dist_info: ddp.DistInfo | None = None) -> None:
+        # the --resume file, read once; a generator file also says what G is (its options)
+        opts, self._resume_ck = options_for_start(opts)
         if opts.cfg not in STYLEGAN_CONFIGS:
             raise OptionError(f"Trainer trains {', '.join(STYLEGAN_CONFIGS)}; --cfg {opts.cfg} has its own trainer "
                               f"(gan_core.train.families.make_trainer, or gan_core.train.train)")
@@ -153,11 +155,7 @@ class Trainer(TickStats):
     def _build(self, o: TrainOptions) -> None:
         ds, dev = self.dataset, self.device
         torch.manual_seed(o.seed)  # identical initial networks on every process
-        ck = None
-        if self.resume_path is not None:
-            from gan_core.io import load_checkpoint
-
-            ck = load_checkpoint(self.resume_path)
+        ck, self._resume_ck = self._resume_ck, None
         G, D = build_networks(o, ds.resolution, ds.num_channels, ds.label_dim)
         if ck is not None:
             src_G = ck.G if ck.G is not None else ck.G_ema

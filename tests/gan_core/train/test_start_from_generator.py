@@ -98,3 +98,49 @@ def test_resume_inside_the_warmup_continues_exactly(tiny_zip, tmp_path, generato
 def test_negative_warmup_is_refused(tiny_zip, tmp_path):
     with pytest.raises(OptionError, match="--d-warmup"):
         Trainer(tiny_options(tiny_zip, tmp_path / "x", d_warmup=-1.0))
+
+
+@pytest.mark.parametrize("cfg", ["stylegan2", "stylegan3-t", "stylegan3-r"])
+def test_what_a_generator_was_built_with_round_trips(cfg, tiny_zip):
+    from gan_core.train.options import build_networks, generator_built_with, resolve
+
+    o = resolve(tiny_options(tiny_zip, None, cfg=cfg, cbase=256, cmax=32, map=3, z_dim=8, w_dim=12), 16, 1)
+    G, _ = build_networks(o, 16, 3, 0)
+    # config R builds with twice the channels; the options say what was asked for
+    assert generator_built_with(G) == {"cfg": cfg, "cbase": 256, "cmax": 32, "map": 3, "z_dim": 8, "w_dim": 12}
+
+
+def test_a_generator_file_says_what_g_is(tiny_zip, tmp_path, capsys):
+    """Starting from a file without training state (here a StyleGAN3-T --generator-only file, like
+    the built-in demo), the options that describe G come from it: left out on the command line they
+    are filled in (so training_options.json tells the truth, StyleGAN3's defaults apply, and the new
+    D is as wide as G rather than the 512-channel default); given otherwise, a one-line error."""
+    import json
+
+    from gan_core.cli import main
+
+    assert train(tiny_options(tiny_zip, tmp_path / "run", cfg="stylegan3-t", kimg=0.004, **COMMON),
+                 progress=False) == "finished"
+    g_file = tmp_path / "sg3t.pt"
+    save_checkpoint(g_file, G_ema=load_checkpoint(tmp_path / "run" / "network-snapshot-000000.pt").G_ema)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(g_file), "--data", str(tiny_zip), "-n"]) == 0
+    opts = json.loads(capsys.readouterr().out)
+    assert {k: opts[k] for k in ("cfg", "cbase", "cmax", "map", "z_dim", "w_dim", "d_cbase", "d_cmax", "pl_weight")} == \
+        {"cfg": "stylegan3-t", "cbase": 128, "cmax": 16, "map": 2, "z_dim": 16, "w_dim": 16, "d_cbase": 128,
+         "d_cmax": 16, "pl_weight": 0.0}
+    for args, message in ((["--cfg", "stylegan2"], "--cfg stylegan2: the generator in sg3t.pt was built with "
+                                                   "stylegan3-t (it comes from the file: leave --cfg out)"),
+                          (["--zdim", "32"], "--zdim 32: the generator in sg3t.pt was built with 16")):
+        assert main(["train", "--resume", str(g_file), "--data", str(tiny_zip), "-n", *args]) == 2
+        assert message in capsys.readouterr().err
+    # the library says the same to a caller that names another config (TrainOptions' default, stylegan2)
+    with pytest.raises(OptionError, match="--cfg stylegan2: the generator in sg3t.pt was built with stylegan3-t"):
+        Trainer(tiny_options(tiny_zip, tmp_path / "lib", resume=str(g_file)))
+    # and a real start: the run records G's options and builds D from them
+    run = tmp_path / "fine-tune"
+    assert main(["train", "--resume", str(g_file), "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.004",
+                 "--batch", "4", "--workers", "0", "--d-warmup", "0", "--no-progress"]) == 0
+    saved = json.loads((run / "training_options.json").read_text())
+    assert (saved["cfg"], saved["cbase"], saved["cmax"], saved["z_dim"]) == ("stylegan3-t", 128, 16, 16)
+    assert load_checkpoint(sorted(run.glob("network-snapshot-*.pt"))[-1]).D.config()["channel_max"] == 16
