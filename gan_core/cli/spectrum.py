@@ -50,14 +50,15 @@ def classify_source(spec: str) -> tuple[str, str]:
     for kind in ("network", "dataset"):
         if spec.startswith(kind + ":"):
             return kind, spec[len(kind) + 1:]
-    from gan_core.models.demo import is_demo_name
+    from gan_core.models.demo import DEMO_NAME, NAMED_DEMOS, is_demo_name
 
-    if is_demo_name(spec):     # a built-in model: demo, demo-sg2
+    if is_demo_name(spec):     # a built-in model by name
         return "network", spec
     p = Path(spec)
     if not p.exists():
-        raise CliError(f"source {spec} does not exist (give a network file, a built-in model — 'demo', "
-                       f"'demo-sg2' —, or a folder/zip of images)")
+        names = ", ".join(repr(n) for n in (DEMO_NAME, *NAMED_DEMOS))
+        raise CliError(f"source {spec} does not exist (give a network file, a built-in model ({names}), "
+                       f"or a folder/zip of images)")
     if p.is_dir():
         return "dataset", spec
     if zipfile.is_zipfile(p) and not _is_torch_zip(p):

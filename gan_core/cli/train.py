@@ -87,8 +87,7 @@ def add_parser(sub) -> None:
     a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
     a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
     a("--d-cbase", type=int, default=None, help="D's own channel base (default --cbase)")
-    a("--d-cmax", type=int, default=None,
-      help="D's own max channels (default --cmax); with --resume of a generator file (no D), a wider fresh D")
+    a("--d-cmax", type=int, default=None, help="D's own max channels (default --cmax)")
     a("--map", "--map-depth", dest="map", type=int, default=None,
       help="mapping layers (default 8 for stylegan2, 2 for stylegan3; --map-depth is the official trainer's name)")
     a("--zdim", type=int, default=None, help="z size (default 512)")
@@ -207,10 +206,10 @@ def _dry_run(opts, world_size: int) -> int:
     from gan_core.data.dataset import ImageDataset
     from gan_core.train import OptionError
     from gan_core.io import CheckpointError
-    from gan_core.train.options import options_for_start, resolve
+    from gan_core.train.options import STYLEGAN_CONFIGS, options_for_start, resolve
 
     try:
-        if opts.cfg is None or opts.cfg in ("stylegan2", "stylegan3-t", "stylegan3-r"):
+        if opts.cfg is None or opts.cfg in STYLEGAN_CONFIGS:
             opts, _ = options_for_start(opts)
         ds = ImageDataset(opts.data, use_labels=opts.cond and opts.cfg not in ("biggan", "biggan-deep"))
         try:

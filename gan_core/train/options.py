@@ -63,8 +63,8 @@ class TrainOptions:
     preview_interval: float = 10.0
     cbase: int | None = None
     cmax: int | None = None              # 512 (BigGAN: see families.py)
-    d_cbase: int | None = None           # D's own channel base / max (StyleGAN2/3; default: cbase / cmax), e.g.
-    d_cmax: int | None = None            # a wider fresh D for a generator taken from a file (--resume G.pt)
+    d_cbase: int | None = None           # D's own channel base / max (StyleGAN2/3; default: cbase / cmax)
+    d_cmax: int | None = None
     map: int | None = None
     z_dim: int | None = None             # 512 (BigGAN 120, BigGAN-deep 128)
     w_dim: int | None = None             # 512 (BigGAN/-deep: the class-embedding size, 128)
