@@ -12,7 +12,10 @@ Each image is a pure function of ``(seed, index)``:
 
 So style mixing between two generated images visibly swaps layout/pose (coarse ws) or
 colours/texture (fine ws). Images are rendered with 4× supersampling and box-filtered down,
-so edges are anti-aliased at every resolution.
+so edges are anti-aliased at every resolution. Below 64² the textures keep their 64² size in
+pixels (a period of at least 64/14 ≈ 4.6 px; grain cells of 4 px), so that they never sit at the
+Nyquist frequency: at 32² a texture of 14 cycles per image would have a period of 2.3 px, which
+the box filter aliases and which an alias-free generator (StyleGAN3) cannot draw straight.
 
     img, label, factors = render_image(seed=0, index=5, resolution=64)   # [3, 64, 64] uint8
     write_procedural_zip("proc.zip", count=1000, resolution=64, labels=True)
@@ -26,6 +29,15 @@ import numpy as np
 
 SHAPES = ("disc", "square", "triangle")
 TEXTURES = ("stripes", "checks", "dots", "grain")
+# The resolution at and above which textures have their sampled frequency (cycles per image);
+# below it they are scaled down with the resolution, keeping their size in pixels.
+TEXTURE_FULL_RES = 64
+GRAIN_CELLS = 16  # grain cells per image side at TEXTURE_FULL_RES and above
+
+
+def texture_scale(resolution: int) -> float:
+    """The factor applied to a texture's frequency at ``resolution`` (1 at 64² and above)."""
+    return min(1.0, resolution / TEXTURE_FULL_RES)
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
@@ -80,10 +92,11 @@ def _shape_mask(kind: int, x: np.ndarray, y: np.ndarray, cx: float, cy: float, r
     return m
 
 
-def _texture(kind: int, x: np.ndarray, y: np.ndarray, f: dict[str, Any]) -> np.ndarray:
-    """A pattern in [-1, 1] of the given kind."""
+def _texture(kind: int, x: np.ndarray, y: np.ndarray, f: dict[str, Any], scale: float = 1.0) -> np.ndarray:
+    """A pattern in [-1, 1] of the given kind; ``scale`` multiplies its frequency."""
     ca, sa = np.cos(f["tex_angle"]), np.sin(f["tex_angle"])
-    u, v = (ca * x + sa * y) * f["tex_freq"], (-sa * x + ca * y) * f["tex_freq"]
+    freq = f["tex_freq"] * scale
+    u, v = (ca * x + sa * y) * freq, (-sa * x + ca * y) * freq
     if kind == 0:
         return np.sign(np.sin(2 * np.pi * u))
     if kind == 1:
@@ -91,7 +104,7 @@ def _texture(kind: int, x: np.ndarray, y: np.ndarray, f: dict[str, Any]) -> np.n
     if kind == 2:
         fu, fv = u - np.floor(u) - 0.5, v - np.floor(v) - 0.5
         return np.where(fu * fu + fv * fv < 0.09, 1.0, -0.4)
-    n = 16
+    n = max(1, round(GRAIN_CELLS * scale))
     grain = np.random.RandomState(f["grain_seed"]).uniform(-1, 1, size=[n, n])
     iu = (np.floor(x * n).astype(int)) % n
     iv = (np.floor(y * n).astype(int)) % n
@@ -104,7 +117,7 @@ def render_factors(f: dict[str, Any], resolution: int, supersample: int = 4) -> 
     c = (np.arange(n) + 0.5) / n
     x, y = np.meshgrid(c, c)
     ground = y > f["horizon"] + f["tilt"] * (x - 0.5)
-    tex = _texture(f["texture"], x, y, f)
+    tex = _texture(f["texture"], x, y, f, texture_scale(resolution))
     img = np.empty([n, n, 3], dtype=np.float64)
     sky_shade = 1 - 0.35 * y[..., None]  # vertical gradient in the sky
     img[:] = np.asarray(f["sky"]) * sky_shade
@@ -178,6 +191,9 @@ def write_procedural_zip(dest: str | os.PathLike, count: int, resolution: int = 
             w.add(encode_png(img.transpose(1, 2, 0)), label if labels else None)
             if progress is not None:
                 progress(1)
+        # texture_full_res tells this data from that of versions before 2026-12-06, whose
+        # textures had the same frequency in cycles per image at every resolution.
         w.extra["procedural"] = {"seed": seed, "count": count, "resolution": resolution,
-                                 "classes": list(SHAPES) if labels else None}
+                                 "classes": list(SHAPES) if labels else None,
+                                 "texture_full_res": TEXTURE_FULL_RES}
     return os.fspath(dest)

@@ -46,3 +46,26 @@ def test_dataset_object_and_cli(tmp_path, capsys):
     with pytest.raises(ValueError):
         parse_procedural_spec("procedural:x")
     assert main(["dataset", "--source", "procedural:0", "--dest", str(dest)]) == 2
+
+
+@pytest.mark.parametrize("resolution, cycles", [(16, 3.5), (32, 7), (64, 14), (128, 14)])
+def test_textures_keep_their_pixel_size_below_64(resolution, cycles):
+    # 14 cycles per image at 32² would be a 2.3-px period, at the Nyquist limit; below 64² a
+    # texture keeps its 64² period in pixels (64/14 ≈ 4.6 px) instead.
+    f = dict(sample_factors(0, 0), texture=0, tex_freq=14.0, tex_angle=0.0, tex_strength=0.35,
+             horizon=0.5, tilt=0.0, cx=0.5, cy=0.3, size=0.14)
+    img = render_factors(f, resolution).astype(float)
+    ground = img[:, -max(2, resolution // 10):, :].mean(axis=(0, 1))  # bottom rows: ground only
+    spectrum = np.abs(np.fft.rfft(ground - ground.mean()))
+    peak = int(spectrum.argmax())
+    assert abs(peak - cycles) <= 0.5, (peak, cycles)
+    assert resolution / peak >= 4.5  # the period in pixels
+
+
+def test_texture_grain_cells_are_at_least_4_px():
+    f = dict(sample_factors(0, 0), texture=3, horizon=0.05, tilt=0.0, cx=0.5, cy=0.02, size=0.01)
+    img = render_factors(f, 32).astype(int)
+    rows = img[:, 8:, :].sum(0)  # ground from row 8 down
+    # cells of 4 px: columns change value only at multiples of 4
+    changes = {x for x in range(1, 32) if (rows[:, x] != rows[:, x - 1]).any()}
+    assert changes and changes <= {4, 8, 12, 16, 20, 24, 28}
