@@ -17,7 +17,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-.runs}
 KIMG=${2:-}
 mkdir -p "$WORK"
-DATA="$WORK/proc32_20k.zip"
+DATA="$WORK/proc32v2_20k.zip"   # v2: textures at their 64² pixel size (2026-12-06); older proc32_20k.zip files hold the aliased v1 data
 [ -f "$DATA" ] || ganscope dataset --source procedural:20000:32 --dest "$DATA"
 if [ ! -d "$WORK/sg3t-32" ]; then
     cp -r "$REPO/assets/demo_training/sg3t-32" "$WORK/sg3t-32"

@@ -1,6 +1,6 @@
 """Tend the CPU training run of the StyleGAN3-T demo (see assets/README.md).
 
-    python docs/demo_run.py evaluate SNAPSHOT [SNAPSHOT ...] [--data .runs/proc32_20k.zip] [--num 1000]
+    python docs/demo_run.py evaluate SNAPSHOT [SNAPSHOT ...] [--data .runs/proc32v2_20k.zip] [--num 1000]
     python docs/demo_run.py keep .runs/sg3t-32/network-snapshot-NNNNNN.pt
 
 ``evaluate`` compares candidates with the shipped ``demo`` the way the demo is chosen: SWD×10³
@@ -105,7 +105,7 @@ def main() -> None:
     sub = ap.add_subparsers(dest="command", required=True)
     e = sub.add_parser("evaluate", help="compare snapshots with the shipped demo")
     e.add_argument("models", nargs="+")
-    e.add_argument("--data", default=".runs/proc32_20k.zip")
+    e.add_argument("--data", default=".runs/proc32v2_20k.zip")
     e.add_argument("--num", type=int, default=1000)
     e.add_argument("--out", type=Path, default=Path("/tmp"))
     k = sub.add_parser("keep", help="commit-ready state of the run at this snapshot")
