@@ -7,8 +7,8 @@
 #   run(command="sh docs/gpu_continue_demo_run.sh 400", carry=[".runs/proc32v2_20k.zip"], timeout_s=560)
 #
 # (the dataset is carried from here — `ganscope dataset --source procedural:20000:32 --dest
-# .runs/proc32v2_20k.zip` — because making it there costs ~80 s of device time; without it the
-# script makes it). A stop through control.json lands at the end of a step and writes a snapshot.
+# .runs/proc32v2_20k.zip`, 21 MB — to save device time; without it the script makes it there,
+# in 8 processes, while nothing else runs yet). A stop through control.json lands at the end of a step and writes a snapshot.
 # Back in $OUT (at most 8 files come back, 16 MiB each):
 #   network-snapshot-NNNNNN.pt      the newest full snapshot (G, D, G_ema, optimizers: 13.7 MB),
 #                                   to judge and keep (`python docs/demo_run.py evaluate/keep`)

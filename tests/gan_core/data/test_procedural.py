@@ -69,3 +69,34 @@ def test_texture_grain_cells_are_at_least_4_px():
     # cells of 4 px: columns change value only at multiples of 4
     changes = {x for x in range(1, 32) if (rows[:, x] != rows[:, x - 1]).any()}
     assert changes and changes <= {4, 8, 12, 16, 20, 24, 28}
+
+
+def test_rendering_in_several_processes_writes_the_same_zip(tmp_path):
+    import zipfile
+
+    from gan_core.data import write_procedural_zip
+    from gan_core.data.procedural import RENDER_CHUNK
+
+    count = 2 * RENDER_CHUNK + 7  # three tasks, the last one short
+    one, two = tmp_path / "one.zip", tmp_path / "two.zip"
+    seen = []
+    write_procedural_zip(one, count, 8, seed=3, workers=1)
+    write_procedural_zip(two, count, 8, seed=3, workers=2, progress=seen.append)
+    assert sum(seen) == count and len(seen) == 3
+    with zipfile.ZipFile(one) as a, zipfile.ZipFile(two) as b:
+        assert a.namelist() == b.namelist() and len(a.namelist()) == count + 1  # + dataset.json
+        for name in a.namelist():
+            assert a.read(name) == b.read(name), name
+    with pytest.raises(ValueError, match="workers"):
+        write_procedural_zip(tmp_path / "x.zip", 4, 8, workers=0)
+
+
+def test_cli_workers_option(tmp_path, capsys):
+    dest = tmp_path / "p.zip"
+    assert main(["dataset", "--source", "procedural:300:8", "--dest", str(dest), "--workers", "2"]) == 0
+    assert len(ImageDataset(dest)) == 300
+    assert main(["dataset", "--source", "procedural:3:8", "--dest", str(dest), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert main(["dataset", "--source", str(tmp_path), "--dest", str(tmp_path / "q.zip"),
+                 "--resolution", "8", "--workers", "2"]) == 2
+    assert "procedural sources only" in capsys.readouterr().err
