@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-labels", action="store_true", help="procedural: leave out the shape class labels")
     p.add_argument("--workers", type=int, default=None,
                    help="procedural: processes that render the images (default: the CPU cores, at most 8, "
-                        "for 2000 images or more; else 1); the zip is the same for any number")
+                        "for 2000 images or more; else 1); the images are the same for any number")
 
 
 def run(args) -> int:

@@ -206,7 +206,7 @@ def write_procedural_zip(dest: str | os.PathLike, count: int, resolution: int = 
                          workers: int = 1) -> str:
     """Render ``count`` images into a dataset zip (official layout: ``NNNNN/imgNNNNNNNN.png`` +
     ``dataset.json`` with the shape class labels when ``labels``), written atomically.
-    ``workers`` > 1 renders in that many processes; the zip is the same byte for byte."""
+    ``workers`` > 1 renders in that many processes; the images and their order are the same."""
     from gan_core.data.writer import DatasetZipWriter
 
     if workers < 1:
