@@ -84,8 +84,10 @@ def add_parser(sub) -> None:
     a("--metrics-num", type=int, default=None, help="images per set for --metrics (default 1000)")
     a("--inception", default=None, help="for --metrics fid: pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
                                         "(default $GANSCOPE_INCEPTION; read as tensors, nothing is downloaded)")
-    a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768)")
-    a("--cmax", type=int, default=None, help="max channels per layer (default 512)")
+    a("--cbase", type=int, default=None, help="channel base (default 16384 up to 256², else 32768); larger on "
+      "--resume of a StyleGAN3 run: G is widened, drawing the same images, and trains on (D stays)")
+    a("--cmax", type=int, default=None, help="max channels per layer (default 512); larger on --resume of a "
+      "StyleGAN3 run: as --cbase")
     a("--d-cbase", type=int, default=None, help="D's own channel base (default --cbase)")
     a("--d-cmax", type=int, default=None, help="D's own max channels (default --cmax)")
     a("--map", "--map-depth", dest="map", type=int, default=None,
@@ -161,7 +163,13 @@ def options_from_args(args):
         if (field in _BUILT_IN and saved_field in saved
                 and not (field == "fp32" and saved.get("cfg") in _NOT_FOR)):
             # (StyleGAN1 / BigGAN keep float32 weights either way: their --fp32 may change on resume)
-            refuse_built_in_change("--" + name.replace("_", "-"), saved[saved_field], value)
+            if field in ("cbase", "cmax") and str(saved.get("cfg")).startswith("stylegan3") and value != saved[field]:
+                # a StyleGAN3 G can grow on resume (gan_core.train.widen); D stays as it is
+                if value < saved[field]:
+                    raise ValueError(f"--{field} {value}: a resume can widen the run's generator, not narrow it "
+                                     f"(it was built with {saved[field]}); start a new run for fewer channels")
+            else:
+                refuse_built_in_change("--" + name.replace("_", "-"), saved[saved_field], value)
         base[field] = value
     if args.resume and args.data is None and base.get("data") and not Path(base["data"]).exists():
         raise ValueError(f"the dataset of the run being resumed, {base['data']}, is not there (moved, or the "

@@ -364,6 +364,13 @@ def options_for_start(opts: TrainOptions) -> tuple[TrainOptions, Any]:
                         _check(given == value, f"{GENERATOR_BUILT[field]} {given}: the generator in {path.name} was built "
                                                f"with {value} (it comes from the file: leave {GENERATOR_BUILT[field]} out)")
                 opts = dataclasses.replace(opts, **changes)
+    if ck is not None and ck.training_state and ck.D is not None and (opts.d_cbase is None or opts.d_cmax is None):
+        # D comes from the snapshot: its widths are the snapshot's, whatever G's are now (a resume
+        # may widen a StyleGAN3 G, gan_core.train.widen)
+        dc = ck.D.config()
+        if "channel_base" in dc and "channel_max" in dc:
+            opts = dataclasses.replace(opts, d_cbase=opts.d_cbase if opts.d_cbase is not None else dc["channel_base"],
+                                       d_cmax=opts.d_cmax if opts.d_cmax is not None else dc["channel_max"])
     if opts.cfg is None:
         opts = dataclasses.replace(opts, cfg="stylegan2")
     return opts, ck

@@ -34,6 +34,7 @@ from gan_core.train.metrics import SnapshotQuality
 from gan_core.train.rundir import RunDirectory, fakes_name, image_grid, next_run_dir, snapshot_name
 from gan_core.train.sampler import StepBatchSampler, close_before_exit, step_loader
 from gan_core.train.snapshot import load_optimizer_state, resolve_resume, rng_state, save_snapshot, set_rng_state
+from gan_core.train.widen import widen_on_resume
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
@@ -156,6 +157,9 @@ class Trainer(TickStats):
         ds, dev = self.dataset, self.device
         torch.manual_seed(o.seed)  # identical initial networks on every process
         ck, self._resume_ck = self._resume_ck, None
+        self.widened = None    # a resume with a larger --cbase / --cmax (StyleGAN3): what grew
+        if ck is not None:
+            ck, self.widened = widen_on_resume(ck, o.cfg, o.cbase, o.cmax, seed=o.seed)
         G, D = build_networks(o, ds.resolution, ds.num_channels, ds.label_dim)
         if ck is not None:
             src_G = ck.G if ck.G is not None else ck.G_ema
@@ -332,6 +336,8 @@ class Trainer(TickStats):
         changed = changed_options(self._resumed_options, self.o.to_dict())
         if changed:
             notes.append("options changed on resume: " + ", ".join(changed))
+        if self.widened:
+            notes.append(self.widened)
         return "; " + "; ".join(notes) if notes else ""
 
     def tick_stats(self) -> dict[str, Any]:

@@ -121,11 +121,24 @@ def test_resume_refuses_changes_to_what_the_networks_were_built_with(tmp_path, c
     # log as if it applied, while nothing changed
     (tmp_path / "training_options.json").write_text(json.dumps(
         {"cfg": "stylegan3-t", "cbase": 2048, "z_dim": 64, "data": str(tmp_path / "gone.zip")}))
-    for args, flag in ((["--cbase", "4096"], "--cbase"), (["--zdim", "32"], "--zdim"),
-                       (["--cfg", "stylegan2"], "--cfg")):
+    for args, flag in ((["--zdim", "32"], "--zdim"), (["--cfg", "stylegan2"], "--cfg")):
         assert main(["train", "--resume", str(tmp_path), "--data", "x.zip", *args, "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert f"{flag} cannot change on resume" in err and "start a new run" in err, err
+    # a StyleGAN3 generator may grow on resume (gan_core.train.widen), never shrink
+    assert main(["train", "--resume", str(tmp_path), "--data", "x.zip", "--cbase", "1024", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--cbase 1024: a resume can widen the run's generator, not narrow it (it was built with 2048)" in err, err
+    assert main(["train", "--resume", str(tmp_path), "--cbase", "4096", "--data", "x.zip", "--no-progress"]) == 2
+    assert "--data x.zip: no such file" in capsys.readouterr().err     # past the option checks
+    # a StyleGAN2 one may not
+    sg2 = tmp_path / "sg2"
+    sg2.mkdir()
+    (sg2 / "training_options.json").write_text(json.dumps(
+        {"cfg": "stylegan2", "cbase": 2048, "z_dim": 64, "data": str(tmp_path / "gone.zip")}))
+    assert main(["train", "--resume", str(sg2), "--data", "x.zip", "--cbase", "4096", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--cbase cannot change on resume" in err and "start a new run" in err, err
     # the same value is no change: on to the next check (the dataset)
     assert main(["train", "--resume", str(tmp_path), "--cbase", "2048", "--data", "x.zip", "--no-progress"]) == 2
     assert "--data x.zip: no such file" in capsys.readouterr().err
