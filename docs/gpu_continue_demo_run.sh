@@ -17,6 +17,10 @@
 #                                   training_options.json, the fakes grids, the train output
 # Then here: copy the snapshot into a run directory holding run.tgz's files (or into
 # .runs/sg3t-32v2 after its own snapshots) and evaluate it against `demo`.
+# WIDEN="--cbase 3072 --cmax 96" (in the command: WIDEN=... sh docs/gpu_continue_demo_run.sh 400)
+# widens the kept generator as it resumes (gan_core.train.widen); its full snapshot (24.6 MB at
+# 96 channels) is then over the 16 MiB a file may have, so files over 15 MiB come back split
+# into NAME.part-aa, NAME.part-ab, ...: `cat NAME.part-* > NAME` joins them.
 # The reference ops are used (GANSCOPE_OPS_IMPL=ref): the fused kernels' parity is issue 6's
 # to check, and a demo must not depend on an unchecked kernel. Batch 32: this small network
 # leaves a GPU idle at 16.
@@ -33,7 +37,7 @@ rm -rf "$W"; mkdir -p "$W" .runs
 [ -f $DATA ] || eval "$GS" dataset --source procedural:20000:32 --dest $DATA
 cp -r assets/demo_training/sg3t-32 "$RUN"
 # A snapshot (with SWD on 500 images) every 5 ticks of 4 kimg: about one a minute on a GPU.
-eval "$GS" train --resume "$RUN" --data $DATA --batch 32 --batch-gpu 32 --metrics swd \
+eval "$GS" train --resume "$RUN" ${WIDEN:-} --data $DATA --batch 32 --batch-gpu 32 --metrics swd \
     --metrics-num 500 --workers 4 --tick 4 --snap 5 --no-progress >"$W/train.out" 2>&1 &
 P=$!
 LEFT=$((SECS - ($(date +%s) - START)))
@@ -56,5 +60,8 @@ for s in $(echo "$snaps" | tail -4 | head -3); do
 done
 cp "$W/train.out" "$RUN/"
 tar czf "$OUT/run.tgz" -C "$RUN" --exclude='*.pt' .
+for f in "$OUT"/*; do     # the device tool brings back files of at most 16 MiB
+    if [ "$(stat -c %s "$f")" -gt 15728640 ]; then split -b 15m "$f" "$f.part-" && rm "$f"; fi
+done
 echo "trained $(($(date +%s) - START))s in all; newest snapshot: ${newest:-none}"
 ls -la "$OUT"
