@@ -1,7 +1,7 @@
 """Tend the CPU training run of the StyleGAN3-T demo (see assets/README.md).
 
     python docs/demo_run.py evaluate SNAPSHOT [SNAPSHOT ...] [--data .runs/proc32v2_20k.zip] [--num 1000]
-    python docs/demo_run.py keep .runs/sg3t-32/network-snapshot-NNNNNN.pt
+    python docs/demo_run.py keep .runs/sg3t-32/network-snapshot-NNNNNN.pt [--dest assets/demo_training/sg3t-32w]
 
 ``evaluate`` compares candidates with the shipped ``demo`` the way the demo is chosen: SWD×10³
 against the dataset (32², 16², mean; lower is better), the style-mixing distances (fine ws
@@ -70,7 +70,7 @@ def evaluate(models: list[str], data: str, num: int, out: Path) -> None:
         print(f"{'':<44} grid: {path}")
 
 
-def keep(snapshot: Path) -> None:
+def keep(snapshot: Path, dest: Path = KEPT) -> None:
     from gan_core.io import load_checkpoint
     from gan_core.train.rundir import fakes_name
 
@@ -80,6 +80,8 @@ def keep(snapshot: Path) -> None:
         raise SystemExit(f"{snapshot}: not a full training snapshot (no optimizer state to resume from)")
     nimg = int(ts["cur_nimg"])
     kimg = nimg / 1000
+    KEPT = dest        # noqa: N806 (the folder this call keeps the state in)
+    KEPT.mkdir(parents=True, exist_ok=True)
     for old in [*KEPT.glob("network-snapshot-*.pt"), *KEPT.glob("fakes*.png")]:
         old.unlink()
     shutil.copy2(snapshot, KEPT / snapshot.name)
@@ -110,11 +112,12 @@ def main() -> None:
     e.add_argument("--out", type=Path, default=Path("/tmp"))
     k = sub.add_parser("keep", help="commit-ready state of the run at this snapshot")
     k.add_argument("snapshot", type=Path)
+    k.add_argument("--dest", type=Path, default=KEPT, help="the kept state's folder (default: %(default)s)")
     args = ap.parse_args()
     if args.command == "evaluate":
         evaluate(args.models, args.data, args.num, args.out)
     else:
-        keep(args.snapshot)
+        keep(args.snapshot, args.dest)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@
 #                                   training_options.json, the fakes grids, the train output
 # Then here: copy the snapshot into a run directory holding run.tgz's files (or into
 # .runs/sg3t-32v2 after its own snapshots) and evaluate it against `demo`.
+# KEPT=sg3t-32w continues the widened run kept in assets/demo_training/sg3t-32w (96 channels,
+# 268.2 kimg; docs/notes/training.md, the eighth try) instead: the better start since 2026-12-07.
 # WIDEN="--cbase 3072 --cmax 96" (in the command: WIDEN=... sh docs/gpu_continue_demo_run.sh 400)
 # widens the kept generator as it resumes (gan_core.train.widen); its full snapshot (24.6 MB at
 # 96 channels) is then over the 16 MiB a file may have, so files over 15 MiB come back split
@@ -35,7 +37,7 @@ DATA=.runs/proc32v2_20k.zip
 START=$(date +%s)
 rm -rf "$W"; mkdir -p "$W" .runs
 [ -f $DATA ] || eval "$GS" dataset --source procedural:20000:32 --dest $DATA
-cp -r assets/demo_training/sg3t-32 "$RUN"
+cp -r "assets/demo_training/${KEPT:-sg3t-32}" "$RUN"
 # A snapshot (with SWD on 500 images) every 5 ticks of 4 kimg: about one a minute on a GPU.
 eval "$GS" train --resume "$RUN" ${WIDEN:-} --data $DATA --batch 32 --batch-gpu 32 --metrics swd \
     --metrics-num 500 --workers 4 --tick 4 --snap 5 --no-progress >"$W/train.out" 2>&1 &
