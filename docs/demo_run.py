@@ -9,8 +9,8 @@ swapped: colour and layout distance to the row / column seed; coarse ws swapped:
 16-seed grid per model written to ``--out`` (default /tmp) to look at. A candidate is worth
 shipping only if it beats ``demo`` on SWD *and* by eye.
 
-``keep`` moves the state committed in ``assets/demo_training/sg3t-32/`` to a newer full snapshot
-of the run: the snapshot and its fakes grid, the options, and stats.jsonl / metrics.jsonl /
+``keep`` moves the state committed in ``assets/demo_training/sg3t-32/`` (or ``--dest``) to a newer
+full snapshot of the run: the snapshot and its fakes grid, the options, the reals grid, and stats.jsonl / metrics.jsonl /
 log.txt cut at that snapshot, so ``sh docs/continue_demo_run.sh`` resumes exactly there.
 """
 from __future__ import annotations
@@ -80,26 +80,27 @@ def keep(snapshot: Path, dest: Path = KEPT) -> None:
         raise SystemExit(f"{snapshot}: not a full training snapshot (no optimizer state to resume from)")
     nimg = int(ts["cur_nimg"])
     kimg = nimg / 1000
-    KEPT = dest        # noqa: N806 (the folder this call keeps the state in)
-    KEPT.mkdir(parents=True, exist_ok=True)
-    for old in [*KEPT.glob("network-snapshot-*.pt"), *KEPT.glob("fakes*.png")]:
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in [*dest.glob("network-snapshot-*.pt"), *dest.glob("fakes*.png")]:
         old.unlink()
-    shutil.copy2(snapshot, KEPT / snapshot.name)
+    shutil.copy2(snapshot, dest / snapshot.name)
     fakes = fakes_name(snapshot.name)
     if (run / fakes).exists():
-        shutil.copy2(run / fakes, KEPT / fakes)
-    shutil.copy2(run / "training_options.json", KEPT / "training_options.json")
+        shutil.copy2(run / fakes, dest / fakes)
+    for name in ("training_options.json", "reals.png"):
+        if (run / name).exists():
+            shutil.copy2(run / name, dest / name)
     for name in ("stats.jsonl", "metrics.jsonl"):
         rows = [line for line in (run / name).read_text().splitlines()
                 if line.strip() and json.loads(line)["kimg"] <= kimg + 1e-9]
-        (KEPT / name).write_text("\n".join(rows) + "\n")
+        (dest / name).write_text("\n".join(rows) + "\n")
     lines = (run / "log.txt").read_text().splitlines()
     mark = f"snapshot {snapshot.name} (kimg {kimg:.3f})"
     end = max(i for i, line in enumerate(lines) if line.startswith(mark)) + 1
     if end < len(lines) and lines[end].startswith("metric swd"):
         end += 1
-    (KEPT / "log.txt").write_text("\n".join(lines[:end]) + "\n")
-    print(f"kept {snapshot.name} (kimg {kimg:.3f}) in {KEPT}; log cut at line {end} of {len(lines)}")
+    (dest / "log.txt").write_text("\n".join(lines[:end]) + "\n")
+    print(f"kept {snapshot.name} (kimg {kimg:.3f}) in {dest}; log cut at line {end} of {len(lines)}")
 
 
 def main() -> None:

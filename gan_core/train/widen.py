@@ -88,12 +88,13 @@ def widen_stylegan3(G: torch.nn.Module, channel_base: int, channel_max: int,
         return torch.randn(t.shape, generator=rng) * (NOISE * float(ref.detach().square().mean().sqrt()))
 
     def grow(new: torch.Tensor, old: torch.Tensor, scale: float, rows: torch.Tensor | None,
-             cols: torch.Tensor | None = None) -> None:
-        """new = [[old, 0], [old[rows], noise]] * scale (rows/cols: the copied channels' sources)."""
+             new_inputs: bool = False) -> None:
+        """new = [old; old[rows]] * scale, or with ``new_inputs`` (a weight whose inputs grew too)
+        [[old, 0], [old[rows] + noise, noise]] * scale; ``rows``: the copied channels' sources."""
         o = old.detach().float() * scale
         r0 = o.shape[0]
         new.zero_()
-        if cols is not None:                  # widened inputs: old rows take nothing from them
+        if new_inputs:                        # old rows take nothing from the new inputs
             c0 = o.shape[1]
             new[:r0, :c0] = o
             if rows is not None and len(rows):
@@ -120,14 +121,14 @@ def widen_stylegan3(G: torch.nn.Module, channel_base: int, channel_max: int,
         b.phases[:c0] = a.phases
         b.transform.copy_(a.transform)
         src = sources(c0, c1)
-        grow(b.weight, a.weight, math.sqrt(c1 / c0), rows=src, cols=src)
+        grow(b.weight, a.weight, math.sqrt(c1 / c0), rows=src, new_inputs=True)
         grow(b.affine.weight, a.affine.weight, 1.0, rows=None)
         grow(b.affine.bias, a.affine.bias, 1.0, rows=None)
         for a, b in zip(old_layers[1:], new_layers[1:]):
             if b.is_torgb != a.is_torgb or b.in_size != a.in_size or b.out_size != a.out_size:
                 raise ValueError("the wider generator's layer schedule differs beyond its channel counts")
             src_in, src_out = src, sources(a.out_channels, b.out_channels)
-            grow(b.weight, a.weight, 1.0, rows=src_out, cols=src_in)
+            grow(b.weight, a.weight, 1.0, rows=src_out, new_inputs=True)
             grow(b.bias, a.bias, 1.0, rows=src_out)
             # toRGB scales its styles by 1/sqrt(in_channels): rescale to keep them
             s = math.sqrt(b.in_channels / a.in_channels) if b.is_torgb else 1.0
@@ -199,8 +200,8 @@ def widen_on_resume(ck: Any, cfg: str, cbase: int, cmax: int, seed: int = 0) -> 
     ts["G_opt"] = widen_optimizer_state(ts["G_opt"], ck.G, G, grown)
     before = [l.out_channels for l in ck.G.synthesis.layers()][:-1]
     after = [l.out_channels for l in G.synthesis.layers()][:-1]
-    note = (f"G widened (cbase {built['cbase']} → {cbase}, cmax {built['cmax']} → {cmax}; channels "
-            f"{min(before)}–{max(before)} → {min(after)}–{max(after)}, parameters "
-            f"{sum(p.numel() for p in ck.G.parameters()):,} → {sum(p.numel() for p in G.parameters()):,}); "
+    # (the option change itself is in the log's "options changed on resume" list)
+    note = (f"G widened: channels {min(before)}–{max(before)} → {min(after)}–{max(after)}, parameters "
+            f"{sum(p.numel() for p in ck.G.parameters()):,} → {sum(p.numel() for p in G.parameters()):,}; "
             f"D as it was")
     return dataclasses.replace(ck, G=G, G_ema=E, training_state=ts), note
