@@ -1,9 +1,10 @@
 """Tend the CPU training run of the StyleGAN3-T demo (see assets/README.md).
 
-    python docs/demo_run.py evaluate SNAPSHOT [SNAPSHOT ...] [--data .runs/proc32v2_20k.zip] [--num 1000]
+    python docs/demo_run.py evaluate SNAPSHOT [SNAPSHOT ...] [--data .runs/proc32v2_20k.zip] [--num 1000] [--baseline demo-sg2]
     python docs/demo_run.py keep .runs/sg3t-32/network-snapshot-NNNNNN.pt [--dest assets/demo_training/sg3t-32w]
 
-``evaluate`` compares candidates with the shipped ``demo`` the way the demo is chosen: SWD×10³
+``evaluate`` compares candidates with the shipped ``demo`` (or ``--baseline``, e.g. ``demo-sg2`` for
+StyleGAN2 candidates) the way the demo is chosen: SWD×10³
 against the dataset (32², 16², mean; lower is better), the style-mixing distances (fine ws
 swapped: colour and layout distance to the row / column seed; coarse ws swapped: colour), and a
 16-seed grid per model written to ``--out`` (default /tmp) to look at. A candidate is worth
@@ -26,7 +27,7 @@ sys.path.insert(0, str(REPO))
 KEPT = REPO / "assets" / "demo_training" / "sg3t-32"
 
 
-def evaluate(models: list[str], data: str, num: int, out: Path) -> None:
+def evaluate(models: list[str], data: str, num: int, out: Path, baseline: str = "demo") -> None:
     import contextlib
     import io
 
@@ -38,7 +39,7 @@ def evaluate(models: list[str], data: str, num: int, out: Path) -> None:
     from gan_core.analysis.mixing import style_mixing_distances
     from gan_core.cli import main as cli
 
-    names = ["demo", *models]
+    names = [baseline, *models]
     text = io.StringIO()
     with contextlib.redirect_stdout(text):      # exactly what `ganscope swd` says (progress on stderr)
         rc = cli(["swd", *[a for n in names for a in ("--network", n)], "--data", data, "--num", str(num), "--json"])
@@ -106,17 +107,18 @@ def keep(snapshot: Path, dest: Path = KEPT) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("evaluate", help="compare snapshots with the shipped demo")
+    e = sub.add_parser("evaluate", help="compare snapshots with a shipped demo")
     e.add_argument("models", nargs="+")
     e.add_argument("--data", default=".runs/proc32v2_20k.zip")
     e.add_argument("--num", type=int, default=1000)
     e.add_argument("--out", type=Path, default=Path("/tmp"))
+    e.add_argument("--baseline", default="demo", help="the shipped model to compare with (default: %(default)s)")
     k = sub.add_parser("keep", help="commit-ready state of the run at this snapshot")
     k.add_argument("snapshot", type=Path)
     k.add_argument("--dest", type=Path, default=KEPT, help="the kept state's folder (default: %(default)s)")
     args = ap.parse_args()
     if args.command == "evaluate":
-        evaluate(args.models, args.data, args.num, args.out)
+        evaluate(args.models, args.data, args.num, args.out, args.baseline)
     else:
         keep(args.snapshot, args.dest)
 
