@@ -8,7 +8,7 @@ StyleGAN2 candidates) the way the demo is chosen: SWD×10³
 against the dataset (32², 16², mean; lower is better), the style-mixing distances (fine ws
 swapped: colour and layout distance to the row / column seed; coarse ws swapped: colour), and a
 16-seed grid per model written to ``--out`` (default /tmp) to look at. A candidate is worth
-shipping only if it beats ``demo`` on SWD *and* by eye.
+shipping only if it beats the model it would replace on SWD *and* by eye.
 
 ``keep`` moves the state committed in ``assets/demo_training/sg3t-32/`` (or ``--dest``) to a newer
 full snapshot of the run: the snapshot and its fakes grid, the options, the reals grid, and stats.jsonl / metrics.jsonl /

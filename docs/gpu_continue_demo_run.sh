@@ -18,7 +18,8 @@
 # Then here: copy the snapshot into a run directory holding run.tgz's files (or into
 # .runs/sg3t-32v2 after its own snapshots) and evaluate it against `demo`.
 # KEPT=sg3t-32w continues the widened run kept in assets/demo_training/sg3t-32w (96 channels,
-# 268.2 kimg; docs/notes/training.md, the eighth try) instead: the better start since 2026-12-07.
+# 268.2 kimg; docs/notes/training.md, the eighth try) instead. On 1000 images it measures level
+# with `demo` (SWD 19.6 against 20.7), so neither start is known to be the better one.
 # WIDEN="--cbase 3072 --cmax 96" (in the command: WIDEN=... sh docs/gpu_continue_demo_run.sh 400)
 # widens the kept generator as it resumes (gan_core.train.widen); its full snapshot (24.6 MB at
 # 96 channels) is then over the 16 MiB a file may have, so files over 15 MiB come back split
