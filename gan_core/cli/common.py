@@ -83,8 +83,15 @@ parse_bool.__name__ = "boolean (true/false)"
 
 
 def saved_run_options(resume: str) -> dict:
-    """Options of the run being resumed (training_options.json beside the snapshot), or {}."""
+    """Options of the run being resumed, or {}. For a snapshot file, the options it was trained with
+    (its training state records them): training_options.json beside it holds the run's latest ones,
+    which differ when a later resume changed an option and this is an earlier snapshot (a branch
+    from the best one). Else training_options.json in the run directory or beside the file."""
     p = Path(resume)
+    if p.is_file():
+        from_snapshot = _snapshot_options(p)
+        if from_snapshot:
+            return from_snapshot
     f = (p if p.is_dir() else p.parent) / "training_options.json"
     if not f.is_file():
         return {}
@@ -93,6 +100,19 @@ def saved_run_options(resume: str) -> dict:
     except (OSError, ValueError):
         return {}
     return d if isinstance(d, dict) else {}
+
+
+def _snapshot_options(path: Path) -> dict:
+    """The options a native snapshot's training state records, or {} (a generator-only file, an
+    official pickle, an unreadable file: those are reported when the resume loads it)."""
+    try:
+        from gan_core.io import load_checkpoint
+
+        ts = load_checkpoint(path).training_state
+    except Exception:   # noqa: BLE001 - any failure is reported by the resume's own load, clearly
+        return {}
+    opts = ts.get("options") if isinstance(ts, dict) else None
+    return dict(opts) if isinstance(opts, dict) else {}
 
 
 def check_resume_path(resume: str) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 
 import pytest
 
@@ -226,3 +227,25 @@ def test_dry_run_prints_the_resolved_options_and_trains_nothing(tiny_zip, tmp_pa
     assert not (tmp_path / "training-runs").exists()
     assert main(["train", "--data", str(tiny_zip), "--cfg", "biggan", "--gpus", "2", "--batch", "5", "-n"]) == 2
     assert "--batch 5 must be a multiple of the number of processes (2)" in capsys.readouterr().err
+
+
+def test_a_branch_from_an_earlier_snapshot_takes_that_snapshots_options(tiny_zip, tmp_path, capsys):
+    """`--resume RUN/network-snapshot-EARLY.pt` continues with the options that snapshot was trained
+    with, not the run's latest ones: a later resume's --gamma must not leak into a branch from
+    before it (it did, reported as if the user had changed it)."""
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.004", "--gamma", "0.5",
+                 "--keep-snapshots", "5"] + TINY) == 0
+    early = run / "early-snapshot.pt"     # (the tiny run's later snapshot takes the same kimg name)
+    shutil.copyfile(run / "network-snapshot-000000.pt", early)
+    assert main(["train", "--resume", str(run), "--kimg", "0.008", "--gamma", "2", "--no-progress"]) == 0
+    assert json.loads((run / "training_options.json").read_text())["gamma"] == 2
+    capsys.readouterr()
+    assert main(["train", "--resume", str(early), "--run-dir", str(tmp_path / "branch"), "--kimg", "0.008",
+                 "--no-progress", "--dry-run"]) == 0
+    opts = json.loads(capsys.readouterr().out)
+    assert opts["gamma"] == 0.5 and opts["data"] == str(tiny_zip.resolve())
+    # an option given on the command line still wins
+    assert main(["train", "--resume", str(early), "--run-dir", str(tmp_path / "branch"), "--gamma", "1",
+                 "--no-progress", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["gamma"] == 1
