@@ -111,7 +111,11 @@ def _snapshot_options(path: Path) -> dict:
         ts = load_checkpoint(path).training_state
     except Exception:   # noqa: BLE001 - any failure is reported by the resume's own load, clearly
         return {}
-    opts = ts.get("options") if isinstance(ts, dict) else None
+    if not isinstance(ts, dict):
+        return {}
+    # StyleGAN1 / BigGAN runs keep the command's options as train_options ("options" there is the
+    # progressive trainer's own record); StyleGAN2/3 and distillation runs keep them as options
+    opts = ts.get("train_options", ts.get("options"))
     return dict(opts) if isinstance(opts, dict) else {}
 
 

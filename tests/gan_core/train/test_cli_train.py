@@ -229,13 +229,20 @@ def test_dry_run_prints_the_resolved_options_and_trains_nothing(tiny_zip, tmp_pa
     assert "--batch 5 must be a multiple of the number of processes (2)" in capsys.readouterr().err
 
 
-def test_a_branch_from_an_earlier_snapshot_takes_that_snapshots_options(tiny_zip, tmp_path, capsys):
+@pytest.mark.parametrize("family", [
+    [],
+    # StyleGAN1 / BigGAN snapshots record the command's options as train_options, beside their
+    # progressive trainer's own "options"
+    ["--cfg", "stylegan1", "--loss", "r1"],
+])
+def test_a_branch_from_an_earlier_snapshot_takes_that_snapshots_options(family, tiny_zip, tmp_path, capsys):
     """`--resume RUN/network-snapshot-EARLY.pt` continues with the options that snapshot was trained
     with, not the run's latest ones: a later resume's --gamma must not leak into a branch from
     before it (it did, reported as if the user had changed it)."""
     run = tmp_path / "run"
+    tiny = [a for a in TINY if a not in ("--workers", "0")] if family else TINY
     assert main(["train", "--data", str(tiny_zip), "--run-dir", str(run), "--kimg", "0.004", "--gamma", "0.5",
-                 "--keep-snapshots", "5"] + TINY) == 0
+                 "--keep-snapshots", "5", *family] + tiny) == 0
     early = run / "early-snapshot.pt"     # (the tiny run's later snapshot takes the same kimg name)
     shutil.copyfile(run / "network-snapshot-000000.pt", early)
     assert main(["train", "--resume", str(run), "--kimg", "0.008", "--gamma", "2", "--no-progress"]) == 0
@@ -245,6 +252,7 @@ def test_a_branch_from_an_earlier_snapshot_takes_that_snapshots_options(tiny_zip
                  "--no-progress", "--dry-run"]) == 0
     opts = json.loads(capsys.readouterr().out)
     assert opts["gamma"] == 0.5 and opts["data"] == str(tiny_zip.resolve())
+    assert opts["cfg"] == (family[1] if family else "stylegan2")
     # an option given on the command line still wins
     assert main(["train", "--resume", str(early), "--run-dir", str(tmp_path / "branch"), "--gamma", "1",
                  "--no-progress", "--dry-run"]) == 0
