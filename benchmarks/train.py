@@ -2,13 +2,16 @@
 
     python benchmarks/train.py                                  # CPU (+ CUDA when present), 32²
     python benchmarks/train.py --configs stylegan2 --res 64 --spans 5 --json out.json
+    python benchmarks/train.py --precisions fp32,bf16          # CPU: --bf16 against float32
 
 Each config trains on a procedural dataset (``gan_core.data.procedural``) with the full
 objective (ADA on, lazy R1 every 16 steps, path length every 4 for StyleGAN2, style mixing,
 EMA). After ``--warmup`` untimed steps, ``--spans`` spans of ``--span-steps`` steps are
 timed (16 steps = one whole lazy-regularization cycle, so every span does the same work);
 the figure is the median over spans of batch · steps / seconds. Only ``Trainer.step`` is
-timed (no previews, ticks or snapshots). Prints a table and writes JSON (``--json``, default
+timed (no previews, ticks or snapshots). ``--precisions fp32,bf16`` also trains each
+config on the CPU with ``--bf16`` (the reduced-precision blocks in bfloat16) and gives its ratio to
+float32 measured in the same run. Prints a table and writes JSON (``--json``, default
 ``benchmarks/results/train.json``) with every span and the machine's load average.
 """
 from __future__ import annotations
@@ -35,10 +38,10 @@ from gan_core.train import Trainer, TrainOptions  # noqa: E402
 from benchmarks.machine import cpu_name  # noqa: E402
 
 
-def bench(cfg: str, data: Path, device: str, args, workdir: Path) -> dict:
-    opts = TrainOptions(data=str(data), run_dir=str(workdir / f"{cfg}-{device}"), cfg=cfg, kimg=10 ** 6,
+def bench(cfg: str, data: Path, device: str, args, workdir: Path, precision: str = "fp32") -> dict:
+    opts = TrainOptions(data=str(data), run_dir=str(workdir / f"{cfg}-{device}-{precision}"), cfg=cfg, kimg=10 ** 6,
                         batch=args.batch, cbase=args.cbase, cmax=args.cmax, map=2, z_dim=args.zdim, w_dim=args.zdim,
-                        workers=0, device=device, aug="ada", grid=(2, 2), seed=0)
+                        workers=0, device=device, aug="ada", grid=(2, 2), seed=0, bf16=precision == "bf16")
     t = Trainer(opts)
     try:
         n_params = {k: sum(p.numel() for p in getattr(t, k).parameters()) for k in ("G", "D")}
@@ -58,7 +61,7 @@ def bench(cfg: str, data: Path, device: str, args, workdir: Path) -> dict:
             sync()
             spans.append(time.perf_counter() - t0)
         rates = [args.batch * args.span_steps / s for s in spans]
-        return {"cfg": cfg, "device": str(t.device), "res": args.res, "batch": args.batch, "cbase": args.cbase,
+        return {"cfg": cfg, "device": str(t.device), "precision": precision, "res": args.res, "batch": args.batch, "cbase": args.cbase,
                 "cmax": args.cmax, "z_dim": args.zdim, "params": n_params, "span_seconds": spans,
                 "img_per_s_spans": rates, "img_per_s": statistics.median(rates),
                 "sec_per_kimg": 1000 / statistics.median(rates)}
@@ -78,6 +81,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=4)
     p.add_argument("--spans", type=int, default=3)
     p.add_argument("--span-steps", type=int, default=16)
+    p.add_argument("--precisions", default="fp32", help="fp32 and/or bf16 (--bf16, CPU only), e.g. fp32,bf16")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "train.json"))
     args = p.parse_args(argv)
@@ -90,14 +94,23 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         data = tmp / "data.zip"
         write_procedural_zip(data, count=256, resolution=args.res, labels=False)
+        precisions = args.precisions.split(",")
+        if set(precisions) - {"fp32", "bf16"}:
+            p.error(f"--precisions: fp32 and/or bf16, got {args.precisions!r}")
         for device in devices:
             for cfg in args.configs.split(","):
-                r = bench(cfg, data, device, args, tmp)
-                results.append(r)
-                print(f"{cfg:<12} {r['device']:<6} {args.res}²  batch {args.batch:<3} "
-                      f"G {r['params']['G'] / 1e6:5.2f}M D {r['params']['D'] / 1e6:5.2f}M  "
-                      f"{r['img_per_s']:8.1f} img/s  ({', '.join(f'{x:.1f}' for x in r['img_per_s_spans'])})",
-                      flush=True)
+                for precision in precisions:
+                    if precision == "bf16" and device != "cpu":
+                        continue
+                    r = bench(cfg, data, device, args, tmp, precision)
+                    base = next((b for b in results if b["cfg"] == cfg and b["device"] == r["device"]
+                                 and b["precision"] == "fp32"), None)
+                    r["ratio_to_fp32"] = r["img_per_s"] / base["img_per_s"] if base else None
+                    results.append(r)
+                    print(f"{cfg:<12} {r['device']:<6} {precision:<5} {args.res}²  batch {args.batch:<3} "
+                          f"G {r['params']['G'] / 1e6:5.2f}M D {r['params']['D'] / 1e6:5.2f}M  "
+                          f"{r['img_per_s']:8.1f} img/s  ({', '.join(f'{x:.1f}' for x in r['img_per_s_spans'])})",
+                          flush=True)
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "torch": torch.__version__, "python": platform.python_version(),
@@ -106,11 +119,12 @@ def main(argv=None) -> int:
             "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
             "results": results}
     print()
-    print("| config | device | resolution | batch | G params | img/s (median) | s/kimg |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| config | device | precision | resolution | batch | G params | img/s (median) | s/kimg | × fp32 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['cfg']} | {r['device']} | {r['res']}² | {r['batch']} | {r['params']['G'] / 1e6:.2f}M | "
-              f"{r['img_per_s']:.1f} | {r['sec_per_kimg']:.0f} |")
+        ratio = f"{r['ratio_to_fp32']:.2f}" if r["ratio_to_fp32"] is not None else ""
+        print(f"| {r['cfg']} | {r['device']} | {r['precision']} | {r['res']}² | {r['batch']} | "
+              f"{r['params']['G'] / 1e6:.2f}M | {r['img_per_s']:.1f} | {r['sec_per_kimg']:.0f} | {ratio} |")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(meta, indent=1) + "\n")

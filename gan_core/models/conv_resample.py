@@ -62,6 +62,10 @@ def fir_filter(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int],
     if not _fast_fir_ok(x, f) or min(pad) < 0:
         y = upfirdn2d(x, f, down=down, padding=list(pad), gain=gain)
         return y if bias is None else y + bias.to(y.dtype).reshape(1, -1, 1, 1)
+    if x.dtype == torch.bfloat16:
+        # oneDNN's bfloat16 depthwise convolutions have a slow backward on the CPU (about 10×
+        # float32's): the filter costs little, so it runs in float32.
+        return fir_filter(x.float(), f, pad, gain, down, bias).to(torch.bfloat16)
     w = _depthwise(f, x.shape[1], x.dtype, gain, flip=True)
     b = None if bias is None else bias.to(x.dtype)
     if pad[0] == pad[1] and pad[2] == pad[3]:
@@ -75,6 +79,8 @@ def upsample_fir(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     transposed convolution, so the inserted zeros are never multiplied."""
     if not _fast_fir_ok(x, f) or f.shape[0] % 2 != 0:
         return upsample2d(x, f, up=2)
+    if x.dtype == torch.bfloat16:   # as in fir_filter
+        return upsample_fir(x.float(), f).to(torch.bfloat16)
     w = _depthwise(f, x.shape[1], x.dtype, 4.0, flip=False)
     return F.conv_transpose2d(x, w, stride=2, padding=f.shape[0] // 2 - 1, groups=x.shape[1])
 

@@ -30,7 +30,9 @@ from torch import nn
 from cuda_ops import setup_filter
 from gan_core.models.base import GeneratorBase, check_noise_mode
 from gan_core.models.conv_resample import Conv2dLayer, SynthesisLayer, ToRGBLayer, downsample_fir, upsample_fir
+from gan_core.models.half import block_dtype
 from gan_core.models.layers import FullyConnectedLayer, MappingNetwork
+
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 SQRT_HALF = math.sqrt(0.5)
@@ -54,8 +56,9 @@ def _channels(res: int, channel_base: int, channel_max: int) -> int:
 
 
 def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torch.dtype:
-    """float16 only for the highest-resolution blocks, and only on CUDA."""
-    return torch.float16 if use_fp16 and not force_fp32 and device.type == "cuda" else torch.float32
+    """float16 only for the highest-resolution blocks, and only on CUDA (bfloat16 on the CPU
+    when training asks for it: ``gan_core.models.half``)."""
+    return block_dtype(use_fp16, force_fp32, device)
 
 
 def _memory_format(dtype: torch.dtype, channels_last: bool, device: torch.device) -> torch.memory_format:

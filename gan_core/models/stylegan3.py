@@ -159,7 +159,7 @@ class Generator(GeneratorBase):
             the layer schedule (see ``layer_schedule``).
         output_scale: the image is the last layer's output times this.
         num_fp16_res: layers whose sampling rate · 2**num_fp16_res > img_resolution run in
-            float16 on CUDA (never on the CPU).
+            float16 on CUDA (on the CPU float32, or bfloat16 in training with ``--bf16``).
         conv_kernel: 3 for config T, 1 for config R.
         filter_size: taps per unit of up/downsampling factor of the Kaiser filters.
         lrelu_upsampling: oversampling of the nonlinearity.

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from cuda_ops import design_lowpass_filter, filtered_lrelu
+from gan_core.models.half import block_dtype
 from gan_core.models.layers import FullyConnectedLayer
 from gan_core.models.stylegan3_conv import ModulatedConv2d, modulated_conv2d  # noqa: F401 (re-export)
 
@@ -217,14 +218,16 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
-        use_half = self.use_fp16 and not force_fp32 and x.device.type == "cuda"
-        dtype = torch.float16 if use_half else torch.float32
+        dtype = block_dtype(self.use_fp16, force_fp32, x.device)
         x = self._conv(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                        demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt())
         gain = 1.0 if self.is_torgb else math.sqrt(2)
         slope = 1.0 if self.is_torgb else 0.2
-        x = filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(dtype), up=self.up_factor,
-                           down=self.down_factor, padding=self.padding, gain=gain, slope=slope,
+        # bfloat16 on the CPU (training with --bf16) speeds up the convolution; the filters run
+        # in float32, since oneDNN's bfloat16 depthwise convolutions are slow there.
+        act_dtype = torch.float32 if dtype == torch.bfloat16 else dtype
+        x = filtered_lrelu(x.to(act_dtype), fu=self.up_filter, fd=self.down_filter, b=self.bias.to(act_dtype),
+                           up=self.up_factor, down=self.down_factor, padding=self.padding, gain=gain, slope=slope,
                            clamp=self.conv_clamp)
         return x
 

@@ -116,6 +116,8 @@ def resolve_family(opts: TrainOptions, resolution: int, world_size: int) -> Trai
     _check(o.snap >= 0, f"--snap must be >= 0, got {o.snap}")
     _check(o.workers is None or o.workers >= 0, f"--workers must be >= 0, got {o.workers}")
     check_metrics(o)
+    _check(not o.bf16, f"--bf16 is for --cfg stylegan2 / stylegan3-t / stylegan3-r; --cfg {cfg} trains in float32 "
+           f"(or float16 on CUDA with --fp32 false)")
     for name, flag in FAMILY_ONLY.items():
         if cfg not in FAMILY_ONLY_CFG[name].split("/"):
             _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {cfg} does not use it")

@@ -83,6 +83,8 @@ class TrainOptions:
     blur_fade_kimg: float | None = None
     fp32: bool | None = None             # float32 only (default: false — mixed precision on CUDA — for
                                          # stylegan2/3; true for stylegan1 / biggan, see families.py)
+    bf16: bool = False                   # on the CPU, the blocks that use float16 on CUDA compute in bfloat16
+                                         # (--bf16; stylegan2/3; gan_core.models.half)
     freezed: int | None = None           # D layers (from the image side) kept frozen: FreezeD (default 0)
     device: str = "auto"
     strict_data: bool = False
@@ -165,6 +167,9 @@ def resolve(opts: TrainOptions, resolution: int, world_size: int) -> TrainOption
 
         return resolve_family(o, resolution, world_size)
     o.fp32 = False if o.fp32 is None else bool(o.fp32)
+    o.bf16 = bool(o.bf16)
+    _check(not (o.bf16 and o.fp32), "--bf16 runs the networks' reduced-precision blocks in bfloat16, and --fp32 "
+           "true builds them without any: leave out one of the two")
     for name, flag in FAMILY_ONLY.items():
         _check(getattr(o, name) is None, f"{flag} is a {FAMILY_ONLY_CFG[name]} option; --cfg {o.cfg} does not use it")
     if o.cmax is None:

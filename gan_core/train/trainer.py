@@ -22,6 +22,7 @@ import torch
 from gan_core.data.dataset import ImageDataset
 from gan_core.latents import zs_from_seeds
 from gan_core.media import to_uint8
+from gan_core.models.half import cpu_bfloat16, cpu_bfloat16_speedup_expected
 from gan_core.train import distributed as ddp
 from gan_core.train.augment import restore_augment_state
 from gan_core.train.ema import ema_beta, ema_update
@@ -291,6 +292,20 @@ class Trainer(TickStats):
         phases.append(("D", "Dmain", 1))
         if o.gamma > 0 and self.step_idx % o.r1_interval == 0:
             phases.append(("D", "Dreg", o.r1_interval))
+        with cpu_bfloat16(o.bf16 and dev.type == "cpu"):   # --bf16: see gan_core.models.half
+            self._run_phases(phases, real_imgs, real_cs)
+        ddp.average_tracked_buffers(self.G, self.dist)
+        ema_update(self.G_ema, self.G, ema_beta(o.batch, o.ema_kimg, self.cur_nimg, self.ema_rampup))
+        self.cur_nimg += o.batch
+        self.step_idx += 1
+        if self.ada is not None:
+            # (stats stay on the device; the controller reads them once per ADA interval)
+            self.ada.update(self.step_idx, o.batch,
+                            reduce=(lambda t: ddp.all_reduce_sum(t.to(dev), self.dist)) if self.dist.enabled else None)
+        self._record({"augment_p": self.augment_p})
+
+    def _run_phases(self, phases: list[tuple[str, str, int]], real_imgs, real_cs) -> None:
+        o, dev = self.o, self.device
         for which, phase, gain in phases:
             net, opt = (self.G, self.G_opt) if which == "G" else (self.D, self.D_opt)
             gen_z = torch.randn([self.per_rank, self.G.z_dim], device=dev).split(o.batch_gpu)
@@ -304,15 +319,6 @@ class Trainer(TickStats):
             ddp.average_gradients(list(net.parameters()), self.dist)
             net.requires_grad_(False)
             opt.step()
-        ddp.average_tracked_buffers(self.G, self.dist)
-        ema_update(self.G_ema, self.G, ema_beta(o.batch, o.ema_kimg, self.cur_nimg, self.ema_rampup))
-        self.cur_nimg += o.batch
-        self.step_idx += 1
-        if self.ada is not None:
-            # (stats stay on the device; the controller reads them once per ADA interval)
-            self.ada.update(self.step_idx, o.batch,
-                            reduce=(lambda t: ddp.all_reduce_sum(t.to(dev), self.dist)) if self.dist.enabled else None)
-        self._record({"augment_p": self.augment_p})
 
     # -- what the loop asks (the trainer protocol, gan_core.train.protocol) ------------------------
 
@@ -331,6 +337,13 @@ class Trainer(TickStats):
                          + (", a new D" if info.get("fresh_D") else "") + ", G EMA without ramp-up)")
         if self.o.freezed:
             notes.append(f"D's first {self.o.freezed} layers frozen")
+        if self.o.bf16:
+            if self.device.type != "cpu":
+                notes.append(f"--bf16 does nothing on {self.device.type} (the same blocks run in float16 there)")
+            else:
+                notes.append("reduced-precision blocks in bfloat16 (--bf16)" + (
+                    "" if cpu_bfloat16_speedup_expected() else
+                    "; this CPU has no bfloat16 arithmetic (AVX-512 BF16 / AMX), so expect it slower than float32"))
         if self.cur_nimg < self.d_warmup_nimg:
             notes.append(f"D alone until kimg {self.d_warmup_nimg / 1000:g}")
         changed = changed_options(self._resumed_options, self.o.to_dict())

@@ -139,6 +139,8 @@ def test_biggan_deep_one_step(data, tmp_path):
     (["--cfg", "biggan", "--data", "{plain}"], "needs a labelled dataset"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--aug", "fixed", "--p", "-1"], "--p must be in [0, 1]"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--dlr", "0.001"], "--dlr does not apply to --cfg stylegan1"),
+    (["--cfg", "biggan", "--data", "{lab}", "--bf16"], "--bf16 does not apply to --cfg biggan"),
+    (["--cfg", "stylegan2", "--data", "{lab}", "--bf16", "--fp32"], "leave out one of the two"),
     (["--cfg", "biggan", "--data", "{lab}", "--aug", "fixed", "--p", "2"], "--p must be in [0, 1]"),
     (["--cfg", "biggan", "--data", "{lab}", "--loss", "r1"], "--loss is a stylegan1 option"),
     (["--cfg", "stylegan1", "--data", "{lab}", "--d-steps", "3"], "--d-steps is a biggan/biggan-deep option"),
