@@ -26,6 +26,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-images", type=int, default=None, help="convert at most this many images")
     p.add_argument("--seed", type=int, default=0, help="procedural: the dataset seed (default 0)")
     p.add_argument("--no-labels", action="store_true", help="procedural: leave out the shape class labels")
+    p.add_argument("--textures", default=None, choices=["pixel", "image"],
+                   help="procedural, below 64²: textures keep their size in pixels (pixel, the default) or their "
+                        "cycles per image (image: the data before 2026-12-06, finer than 2.3 px at 32², on which "
+                        "the built-in demo models were trained)")
     p.add_argument("--workers", type=int, default=None,
                    help="procedural: processes that render the images (default: the CPU cores, at most 8, "
                         "for 2000 images or more; else 1); the images are the same for any number")
@@ -52,11 +56,13 @@ def run(args) -> int:
         workers = args.workers if args.workers is not None else default_render_workers(count)
         with progress_bar(total=count, desc="procedural", unit="img", disable=count < 200) as bar:
             write_procedural_zip(args.dest, count, res, seed=args.seed, labels=not args.no_labels,
-                                 progress=bar.update, workers=workers)
+                                 progress=bar.update, workers=workers, textures=args.textures or "pixel")
         print(f"wrote {count} procedural images ({res}×{res}) to {args.dest}")
         return 0
     if args.workers is not None:
         raise CliError("--workers is for procedural sources only (converting images runs in one process)")
+    if args.textures is not None:
+        raise CliError("--textures is for procedural sources only")
     if args.resolution is None:
         raise CliError("--resolution is required (e.g. --resolution 256)")
     try:

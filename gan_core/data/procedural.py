@@ -16,6 +16,9 @@ so edges are anti-aliased at every resolution. Below 64² the textures keep thei
 pixels (a period of at least 64/14 ≈ 4.6 px; grain cells of 4 px), so that they never sit at the
 Nyquist frequency: at 32² a texture of 14 cycles per image would have a period of 2.3 px, which
 the box filter aliases and which an alias-free generator (StyleGAN3) cannot draw straight.
+``textures="image"`` renders the data as it was before 2026-12-06 instead (the same cycles per
+image at every resolution): the built-in demo models were trained on that, and their recipes in
+``assets/README.md`` need it to be reproduced.
 
     img, label, factors = render_image(seed=0, index=5, resolution=64)   # [3, 64, 64] uint8
     write_procedural_zip("proc.zip", count=1000, resolution=64, labels=True)
@@ -33,11 +36,21 @@ TEXTURES = ("stripes", "checks", "dots", "grain")
 # below it they are scaled down with the resolution, keeping their size in pixels.
 TEXTURE_FULL_RES = 64
 GRAIN_CELLS = 16  # grain cells per image side at TEXTURE_FULL_RES and above
+# How textures scale below TEXTURE_FULL_RES: "pixel" keeps their size in pixels (the default since
+# 2026-12-06), "image" their cycles per image (the data before; finer than 2.3 px at 32²).
+TEXTURE_MODES = ("pixel", "image")
 
 
-def texture_scale(resolution: int) -> float:
-    """The factor applied to a texture's frequency at ``resolution`` (1 at 64² and above)."""
-    return min(1.0, resolution / TEXTURE_FULL_RES)
+def texture_scale(resolution: int, textures: str = "pixel") -> float:
+    """The factor applied to a texture's frequency at ``resolution`` (1 at 64² and above, and
+    always 1 for ``textures="image"``)."""
+    check_texture_mode(textures)
+    return 1.0 if textures == "image" else min(1.0, resolution / TEXTURE_FULL_RES)
+
+
+def check_texture_mode(textures: str) -> None:
+    if textures not in TEXTURE_MODES:
+        raise ValueError(f"textures must be one of {', '.join(TEXTURE_MODES)}, got {textures!r}")
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
@@ -111,13 +124,13 @@ def _texture(kind: int, x: np.ndarray, y: np.ndarray, f: dict[str, Any], scale: 
     return grain[iv, iu]
 
 
-def render_factors(f: dict[str, Any], resolution: int, supersample: int = 4) -> np.ndarray:
+def render_factors(f: dict[str, Any], resolution: int, supersample: int = 4, textures: str = "pixel") -> np.ndarray:
     """``[3, resolution, resolution]`` uint8 image of the factors ``f``."""
     n = resolution * supersample
     c = (np.arange(n) + 0.5) / n
     x, y = np.meshgrid(c, c)
     ground = y > f["horizon"] + f["tilt"] * (x - 0.5)
-    tex = _texture(f["texture"], x, y, f, texture_scale(resolution))
+    tex = _texture(f["texture"], x, y, f, texture_scale(resolution, textures))
     img = np.empty([n, n, 3], dtype=np.float64)
     sky_shade = 1 - 0.35 * y[..., None]  # vertical gradient in the sky
     img[:] = np.asarray(f["sky"]) * sky_shade
@@ -136,27 +149,31 @@ def render_factors(f: dict[str, Any], resolution: int, supersample: int = 4) -> 
     return np.ascontiguousarray((img.clip(0, 1) * 255 + 0.5).astype(np.uint8).transpose(2, 0, 1))
 
 
-def render_image(seed: int, index: int, resolution: int = 64) -> tuple[np.ndarray, int, dict[str, Any]]:
+def render_image(seed: int, index: int, resolution: int = 64, textures: str = "pixel"
+                 ) -> tuple[np.ndarray, int, dict[str, Any]]:
     """(image ``[3, R, R]`` uint8, class label = the main shape's kind, factors)."""
     if resolution < 4:
         raise ValueError(f"procedural images need a resolution of at least 4, got {resolution}")
     f = sample_factors(seed, index)
-    return render_factors(f, resolution), int(f["shape"]), f
+    return render_factors(f, resolution, textures=textures), int(f["shape"]), f
 
 
 class ProceduralDataset:
     """Indexable like :class:`gan_core.data.ImageDataset`: ``ds[i] -> ([3, R, R] uint8, label [c_dim])``."""
 
-    def __init__(self, count: int, resolution: int = 64, seed: int = 0, labels: bool = False) -> None:
+    def __init__(self, count: int, resolution: int = 64, seed: int = 0, labels: bool = False,
+                 textures: str = "pixel") -> None:
         if count < 1:
             raise ValueError(f"a procedural dataset needs at least one image, got {count}")
+        check_texture_mode(textures)
         self.count, self.res, self.seed, self.use_labels = int(count), int(resolution), int(seed), bool(labels)
+        self.textures = textures
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
-        img, label, _ = render_image(self.seed, int(idx), self.res)
+        img, label, _ = render_image(self.seed, int(idx), self.res, self.textures)
         c = np.zeros([len(SHAPES) if self.use_labels else 0], dtype=np.float32)
         if self.use_labels:
             c[label] = 1
@@ -183,14 +200,14 @@ def parse_procedural_spec(spec: str) -> tuple[int, int | None]:
 RENDER_CHUNK = 256
 
 
-def _render_encoded(job: tuple[int, int, int, int]) -> list[tuple[bytes, int]]:
+def _render_encoded(job: tuple[int, int, int, int, str]) -> list[tuple[bytes, int]]:
     """(PNG bytes, label) of images ``start..stop-1``: one task of :func:`write_procedural_zip`."""
     from gan_core.data.images import encode_png
 
-    seed, start, stop, resolution = job
+    seed, start, stop, resolution, textures = job
     out = []
     for i in range(start, stop):
-        img, label, _ = render_image(seed, i, resolution)
+        img, label, _ = render_image(seed, i, resolution, textures)
         out.append((encode_png(img.transpose(1, 2, 0)), label))
     return out
 
@@ -203,15 +220,18 @@ def default_render_workers(count: int) -> int:
 
 def write_procedural_zip(dest: str | os.PathLike, count: int, resolution: int = 64, seed: int = 0,
                          labels: bool = True, progress: Callable[[int], None] | None = None,
-                         workers: int = 1) -> str:
+                         workers: int = 1, textures: str = "pixel") -> str:
     """Render ``count`` images into a dataset zip (official layout: ``NNNNN/imgNNNNNNNN.png`` +
     ``dataset.json`` with the shape class labels when ``labels``), written atomically.
-    ``workers`` > 1 renders in that many processes; the images and their order are the same."""
+    ``workers`` > 1 renders in that many processes; the images and their order are the same.
+    ``textures``: "pixel" (default) or "image", the data before 2026-12-06 (module docstring)."""
     from gan_core.data.writer import DatasetZipWriter
 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    jobs = [(seed, start, min(start + RENDER_CHUNK, count), resolution) for start in range(0, count, RENDER_CHUNK)]
+    check_texture_mode(textures)
+    jobs = [(seed, start, min(start + RENDER_CHUNK, count), resolution, textures)
+            for start in range(0, count, RENDER_CHUNK)]
     with DatasetZipWriter(dest) as w:
         def add(batch: list[tuple[bytes, int]]) -> None:
             for png, label in batch:
@@ -231,8 +251,10 @@ def write_procedural_zip(dest: str | os.PathLike, count: int, resolution: int = 
             for job in jobs:
                 add(_render_encoded(job))
         # texture_full_res tells this data from that of versions before 2026-12-06, whose
-        # textures had the same frequency in cycles per image at every resolution.
+        # textures had the same frequency in cycles per image at every resolution (what
+        # textures="image" renders; those zips had no "textures" entry).
         w.extra["procedural"] = {"seed": seed, "count": count, "resolution": resolution,
-                                 "classes": list(SHAPES) if labels else None,
-                                 "texture_full_res": TEXTURE_FULL_RES}
+                                 "classes": list(SHAPES) if labels else None, "textures": textures}
+        if textures == "pixel":
+            w.extra["procedural"]["texture_full_res"] = TEXTURE_FULL_RES
     return os.fspath(dest)

@@ -100,3 +100,36 @@ def test_cli_workers_option(tmp_path, capsys):
     assert main(["dataset", "--source", str(tmp_path), "--dest", str(tmp_path / "q.zip"),
                  "--resolution", "8", "--workers", "2"]) == 2
     assert "procedural sources only" in capsys.readouterr().err
+
+
+def test_image_textures_keep_their_cycles_per_image():
+    # textures="image": the data before 2026-12-06 (the built-in demos were trained on it), where
+    # a texture has the same cycles per image at every resolution: 7 cycles at 16² and 32²
+    f = dict(sample_factors(0, 0), texture=0, tex_freq=7.0, tex_angle=0.0, tex_strength=0.35,
+             horizon=0.5, tilt=0.0, cx=0.5, cy=0.3, size=0.14)
+    for resolution in (16, 32, 64):
+        img = render_factors(f, resolution, textures="image").astype(float)
+        ground = img[:, -max(2, resolution // 10):, :].mean(axis=(0, 1))
+        assert int(np.abs(np.fft.rfft(ground - ground.mean())).argmax()) == 7, resolution
+    # the two modes agree from 64² up and differ below
+    assert np.array_equal(render_image(0, 1, 64, "image")[0], render_image(0, 1, 64)[0])
+    assert not np.array_equal(render_image(0, 1, 32, "image")[0], render_image(0, 1, 32)[0])
+    with pytest.raises(ValueError, match="textures must be one of pixel, image"):
+        render_image(0, 1, 32, "cycles")
+
+
+def test_cli_textures_option(tmp_path, capsys):
+    import json
+    import zipfile
+
+    dest = tmp_path / "v1.zip"
+    assert main(["dataset", "--source", "procedural:4:32", "--textures", "image", "--dest", str(dest)]) == 0
+    ds = ImageDataset(dest)
+    assert all(np.array_equal(ds.get_image(i), render_image(0, i, 32, "image")[0]) for i in range(4))
+    with zipfile.ZipFile(dest) as z:
+        meta = json.loads(z.read("dataset.json"))
+    assert meta["procedural"]["textures"] == "image" and "texture_full_res" not in meta["procedural"]
+    assert ProceduralDataset(2, 32, textures="image")[1][0].tobytes() == render_image(0, 1, 32, "image")[0].tobytes()
+    assert main(["dataset", "--source", str(dest), "--dest", str(tmp_path / "q.zip"), "--resolution", "16",
+                 "--textures", "image"]) == 2
+    assert "--textures is for procedural sources only" in capsys.readouterr().err
