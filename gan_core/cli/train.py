@@ -114,7 +114,7 @@ def add_parser(sub) -> None:
                                  "loss scaling)")
     a("--bf16", default=None, type=parse_bool, nargs="?", const=True, metavar="BOOL",
       help="CPU training: the blocks that run in float16 on CUDA (the highest resolutions) compute in bfloat16, "
-           "about 1.4x the images per second on CPUs with AVX-512 BF16 or AMX (slower on others); the saved "
+           "1.2-1.5x the images per second on CPUs with AVX-512 BF16 or AMX (slower on others); the saved "
            "networks are float32 and render as always; may change on resume (default false; stylegan2/3)")
     a("--device", default=None, help="auto, cpu or cuda (default auto)")
     a("--strict", default=None, action="store_const", const=True,

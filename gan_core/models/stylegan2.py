@@ -33,7 +33,6 @@ from gan_core.models.conv_resample import Conv2dLayer, SynthesisLayer, ToRGBLaye
 from gan_core.models.half import block_dtype
 from gan_core.models.layers import FullyConnectedLayer, MappingNetwork
 
-
 ARCHITECTURES = ("orig", "skip", "resnet")
 SQRT_HALF = math.sqrt(0.5)
 
