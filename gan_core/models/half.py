@@ -42,16 +42,10 @@ def block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torch
     return torch.float32
 
 
-def cpu_bfloat16_speedup_expected() -> bool:
+def cpu_bfloat16_speedup_expected() -> bool | None:
     """Whether this CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX), without which bfloat16
-    convolutions are emulated and slower than float32."""
-    try:
-        return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX") or _cpu_flags_have_bf16()
-    except Exception:  # noqa: BLE001 (a capability probe must never stop training)
-        return False
-
-
-def _cpu_flags_have_bf16() -> bool:
+    convolutions are emulated and slower than float32; None where its flags cannot be read
+    (no /proc/cpuinfo: not Linux)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
@@ -60,7 +54,7 @@ def _cpu_flags_have_bf16() -> bool:
                     return "avx512_bf16" in flags or "amx_bf16" in flags
     except OSError:
         pass
-    return False
+    return None
 
 
 __all__ = ["cpu_bfloat16", "block_dtype", "cpu_bfloat16_speedup_expected"]

@@ -342,7 +342,7 @@ class Trainer(TickStats):
                 notes.append(f"--bf16 does nothing on {self.device.type} (the same blocks run in float16 there)")
             else:
                 notes.append("reduced-precision blocks in bfloat16 (--bf16)" + (
-                    "" if cpu_bfloat16_speedup_expected() else
+                    "" if cpu_bfloat16_speedup_expected() is not False else
                     "; this CPU has no bfloat16 arithmetic (AVX-512 BF16 / AMX), so expect it slower than float32"))
         if self.cur_nimg < self.d_warmup_nimg:
             notes.append(f"D alone until kimg {self.d_warmup_nimg / 1000:g}")

@@ -126,3 +126,16 @@ def test_bf16_refused_with_fp32_and_for_other_families(tiny_zip, tmp_path):
     for cfg in ("stylegan1", "biggan"):
         with pytest.raises(OptionError, match=f"--bf16 is for --cfg stylegan2.*--cfg {cfg} trains in float32"):
             resolve(tiny_options(tiny_zip, tmp_path / "b", cfg=cfg, bf16=True), 16, 1)
+
+
+def test_the_log_warns_only_where_the_cpu_lacks_bfloat16(tiny_zip, tmp_path, monkeypatch):
+    import gan_core.train.trainer as trainer_mod
+
+    for has, warned in ((True, False), (None, False), (False, True)):
+        monkeypatch.setattr(trainer_mod, "cpu_bfloat16_speedup_expected", lambda has=has: has)
+        t = Trainer(tiny_options(tiny_zip, tmp_path / f"run{has}", bf16=True))
+        try:
+            note = t.describe()
+        finally:
+            t.close()
+        assert "bfloat16 (--bf16)" in note and ("expect it slower" in note) == warned, (has, note)
