@@ -1,4 +1,4 @@
-"""Training panel: start a run (dataset, config, resolution, batch, kimg) as a separate
+"""Training panel: start a run (dataset, config, resolution, batch, kimg, bfloat16) as a separate
 process, or attach to any run directory; live sample grid, loss and regularizer curves, kimg,
 img/s, ETA and a progress bar; pause, resume, stop; open the newest snapshot in the explorer.
 
@@ -19,6 +19,7 @@ from widgets.base import Panel
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep", "mobilestylegan")
 DISTILL = "mobilestylegan"    # distils a StyleGAN2 teacher: the dataset field names the teacher
+BF16_CONFIGS = CONFIGS[:3]     # the configs `ganscope train --bf16` applies to
 LOSSES = ("loss_G", "loss_D")
 PENALTIES = ("loss_r1", "loss_pl")    # on their own axis: R1 grows to ~10 while the losses stay ~1
 CURVES = LOSSES + PENALTIES
@@ -71,7 +72,11 @@ class TrainingPanel(Panel):
                                   min_clamped=True)
                 dpg.add_input_float(label="kimg", tag="train.kimg", default_value=50.0, width=100, format="%.1f",
                                     min_value=0.1, min_clamped=True)
-            dpg.add_checkbox(label="small network (fast on a CPU)", tag="train.small", default_value=True)
+            with dpg.group(horizontal=True):
+                dpg.add_checkbox(label="small network (fast on a CPU)", tag="train.small", default_value=True)
+                dpg.add_checkbox(label="bfloat16", tag="train.bf16", default_value=False)
+                with dpg.tooltip("train.bf16"):
+                    dpg.add_text(self.host.training.bf16_hint(), wrap=300)
             dpg.add_input_text(label="options", tag="train.extra", default_value="", width=230,
                                hint="--gamma 0.5 --mirror true")
             dpg.add_input_text(label="run dir", tag="train.run_dir", default_value=default_dir, width=230)
@@ -139,6 +144,11 @@ class TrainingPanel(Panel):
                            hint="StyleGAN2 .pt/.pkl or demo-sg2" if distill else "zip, folder, LMDB or procedural:COUNT")
         for tag in ("train.res", "train.res_label", "train.small"):
             dpg.configure_item(tag, show=not distill)
+        dpg.configure_item("train.bf16", show=dpg.get_value("train.cfg") in BF16_CONFIGS)
+
+    def _bf16(self) -> bool:
+        """The bfloat16 checkbox, where it applies to the chosen config."""
+        return bool(dpg.get_value("train.bf16")) and dpg.get_value("train.cfg") in BF16_CONFIGS
 
     def start(self) -> None:
         run_dir = dpg.get_value("train.run_dir").strip()
@@ -153,7 +163,7 @@ class TrainingPanel(Panel):
                                      resolution=int(dpg.get_value("train.res")),
                                      batch=int(dpg.get_value("train.batch")),
                                      kimg=float(dpg.get_value("train.kimg")),
-                                     small_network=bool(dpg.get_value("train.small")),
+                                     small_network=bool(dpg.get_value("train.small")), bf16=self._bf16(),
                                      extra_text=dpg.get_value("train.extra"), run_dir=run_dir)
         except (ValueError, OSError) as e:
             self.host.status(f"cannot start training: {e}", error=True)
@@ -199,8 +209,10 @@ class TrainingPanel(Panel):
                 return
         try:
             # the options box applies here too: a stopped run can go on with e.g. a lower --glr
+            # so is the bfloat16 checkbox, which shows the run's own setting once it is read
             what = session.continue_run(kimg=float(dpg.get_value("train.kimg")),
-                                        extra_text=dpg.get_value("train.extra"))
+                                        extra_text=dpg.get_value("train.extra"),
+                                        bf16=bool(dpg.get_value("train.bf16")))
         except (ValueError, OSError) as e:
             self.host.status(f"cannot continue the run: {e}", error=True)
             return
@@ -243,6 +255,8 @@ class TrainingPanel(Panel):
             dpg.set_value("train.state", up.problem)
         if up.options is not None:
             dpg.set_value("train.run_info", self.host.training.describe())
+            if up.options.get("cfg") in BF16_CONFIGS:    # Resume keeps the run's setting unless it is changed
+                dpg.set_value("train.bf16", bool(up.options.get("bf16")))
         if up.status:
             self._show_status(up.status)
         if up.process_exit not in (None, 0):

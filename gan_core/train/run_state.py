@@ -160,6 +160,8 @@ def describe_options(options: dict[str, Any] | None) -> str:
         extras.append(f"batch {options['batch']}")
     if isinstance(options.get("kimg"), (int, float)):
         extras.append(f"{options['kimg']:g} kimg")
+    if options.get("bf16") is True:
+        extras.append("bfloat16")
     procs = options.get("world_size")
     if isinstance(procs, int) and procs > 1:
         extras.append(f"{procs} processes")

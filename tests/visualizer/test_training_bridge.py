@@ -208,3 +208,53 @@ def test_the_options_box(tmp_path):
     for flag in ("--kimg", "--run-dir=x", "--data"):
         with pytest.raises(ValueError, match="set by the panel's own field"):
             RunRequest(data="procedural:10", run_dir=str(tmp_path), extra=[flag, "1"]).check()
+
+
+def test_the_bfloat16_switch_reaches_the_trainer_and_a_continued_run(tmp_path, monkeypatch):
+    import visualizer.training_bridge as bridge
+
+    class EndedProcess:     # each continued process "ends" at once, so the next continue is allowed
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+    started = []
+    monkeypatch.setattr(bridge, "launch_trainer", lambda cmd, run_dir: started.append(cmd) or EndedProcess())
+    data = tmp_path / "d.zip"
+    data.write_bytes(b"")
+    bridge.start_run(RunRequest(data=str(data), run_dir=str(tmp_path / "a"), cfg="stylegan3-t", bf16=True))
+    assert started[-1][-2:] == ["--bf16", "true"]
+    bridge.start_run(RunRequest(data=str(data), run_dir=str(tmp_path / "b"), cfg="stylegan2"))
+    assert "--bf16" not in started[-1]
+    with pytest.raises(ValueError, match="bfloat16 training is for stylegan2 / stylegan3-t / stylegan3-r; "
+                                         "biggan trains in float32"):
+        RunRequest(data=str(data), run_dir=str(tmp_path / "c"), cfg="biggan", bf16=True).check()
+    with pytest.raises(ValueError, match="--bf16 is set by the panel's own field"):
+        RunRequest(data=str(data), run_dir=str(tmp_path / "c"), extra=["--bf16"]).check()
+    # continuing: the checkbox changes the run's own setting only where it differs from it
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "training_options.json").write_text(json.dumps({"cfg": "stylegan2", "kimg": 9.0, "bf16": True}))
+    _status(run, state="stopped", kimg=1.0, latest_snapshot="network-snapshot-000001.pt")
+    (run / "network-snapshot-000001.pt").write_bytes(b"")
+    s = TrainingSession()
+    s.attach(str(run))
+    s.poll(force=True)
+    s.continue_run(bf16=True)
+    assert started[-1] == continue_command(run, "stylegan2")
+    assert s.continue_run(bf16=False).endswith("with --bf16 false")
+    assert started[-1] == continue_command(run, "stylegan2") + ["--bf16", "false"]
+    # the options as saved now count: the trainer rewrote them when it went on without bf16
+    (run / "training_options.json").write_text(json.dumps({"cfg": "stylegan2", "kimg": 9.0, "bf16": False}))
+    s.continue_run(bf16=False)
+    assert started[-1] == continue_command(run, "stylegan2")
+    with pytest.raises(ValueError, match="set by the panel's bfloat16 checkbox"):
+        s.continue_run(extra_text="--bf16 true", bf16=False)
+    s.continue_run(extra_text="--bf16 true")      # without the checkbox (scripts) the box may say it
+    assert started[-1] == continue_command(run, "stylegan2") + ["--bf16", "true"]
+    # a config without --bf16 is continued as it is, whatever the checkbox says
+    (run / "training_options.json").write_text(json.dumps({"cfg": "biggan", "kimg": 9.0}))
+    s.continue_run(bf16=True)
+    assert started[-1] == continue_command(run, "biggan")
+    assert "bfloat16 arithmetic" in bridge.bf16_hint()

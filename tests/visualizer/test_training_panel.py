@@ -193,6 +193,54 @@ def test_the_options_box_checks_and_a_failing_trainer_says_why(app, tmp_path):
     assert "--gamma: invalid finite number value: 'lots'" in app.last_error, app.last_error
 
 
+def test_the_bfloat16_checkbox_trains_in_bfloat16_and_follows_the_run(app, tmp_path, monkeypatch):
+    import json
+
+    import dearpygui.dearpygui as dpg
+
+    import visualizer.training_bridge as bridge
+    from gan_core.data.procedural import write_procedural_zip
+    ui_set("train.cfg", "biggan")                 # a config --bf16 does not apply to: no checkbox
+    assert not dpg.is_item_shown("train.bf16")
+    ui_set("train.cfg", "stylegan2")
+    assert dpg.is_item_shown("train.bf16")
+    data = tmp_path / "d.zip"
+    write_procedural_zip(data, count=16, resolution=16)
+    run_dir = tmp_path / "run"
+    ui_set("train.data", str(data))
+    ui_set("train.batch", 4)
+    ui_set("train.kimg", 20.0)
+    ui_set("train.small", True)
+    ui_set("train.bf16", True)
+    ui_set("train.run_dir", str(run_dir))
+    ui_click("train.start")
+    assert "training started" in app.last_status, app.last_error
+    panel = app.training_panel
+    run_frames_until(app, lambda: panel.state == "running" and dpg.get_value("train.run_info"), 240,
+                     "the run to start")
+    assert json.loads((run_dir / "training_options.json").read_text())["bf16"] is True
+    assert "bfloat16" in dpg.get_value("train.run_info"), dpg.get_value("train.run_info")
+    ui_click("train.stop")
+    run_frames_until(app, lambda: panel.state == "stopped", 240, "the run to stop")
+    assert "reduced-precision blocks in bfloat16 (--bf16)" in (run_dir / "log.txt").read_text()
+    # attaching sets the checkbox from the run's options; Resume passes it on only when changed
+    started = []
+    monkeypatch.setattr(bridge, "launch_trainer", lambda cmd, d: started.append(cmd) or None)
+    ui_set("train.bf16", False)
+    app.training.watcher = None
+    ui_set("train.run_dir", str(run_dir))
+    ui_click("train.attach")
+    run_frames_until(app, lambda: dpg.get_value("train.run_info") != "", 30, "the run's options")
+    assert dpg.get_value("train.bf16") is True
+    ui_click("train.resume")
+    assert started and "--bf16" not in started[-1], started
+    ui_set("train.bf16", False)
+    ui_click("train.resume")
+    assert app.last_status.endswith("with --bf16 false"), app.last_status
+    assert started[-1][-2:] == ["--bf16", "false"]
+    ui_set("train.bf16", False)
+
+
 def test_the_panel_distils_mobilestylegan_from_a_teacher(app, tmp_path):
     import dearpygui.dearpygui as dpg
     ui_set("train.data", "procedural:500")
