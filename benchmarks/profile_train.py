@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--fp32", action="store_true")
+    p.add_argument("--bf16", action="store_true", help="as `ganscope train --bf16` (CPU bfloat16 blocks)")
     p.add_argument("--rows", type=int, default=15)
     args = p.parse_args(argv)
     cuda = torch.cuda.is_available()
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             opts = TrainOptions(data=args.data, run_dir=str(Path(tmp) / cfg), cfg=cfg, kimg=10 ** 6, batch=args.batch,
                                 cbase=args.cbase, cmax=args.cmax, map=2, z_dim=args.zdim, w_dim=args.zdim,
-                                workers=args.workers, fp32=args.fp32, grid=(2, 2), seed=0)
+                                workers=args.workers, fp32=args.fp32, bf16=args.bf16, grid=(2, 2), seed=0)
             t = Trainer(opts)
             sync = torch.cuda.synchronize if cuda else (lambda: None)
             for _ in range(args.warmup):

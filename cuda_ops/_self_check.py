@@ -89,7 +89,11 @@ def kernel_ok(op: str, device: torch.device) -> bool:
     if key not in _results:
         _results[key] = False  # while checking, nothing recurses into the check
         try:
-            err = relative_error(op, device)
+            # the first call often comes from rendering, under no_grad or inference_mode: the check
+            # compares gradients too, so it turns autograd on for itself (else every kernel
+            # "failed" there and the reference ran for the rest of the process)
+            with torch.inference_mode(False), torch.enable_grad():
+                err = relative_error(op, device)
             ok, reason = err <= CHECK_TOL, f"it differs from the reference by {err:.3g} (relative)"
         except Exception as e:  # a build, launch or shape fault: report it, keep working
             ok, reason = False, f"{type(e).__name__}: {str(e).strip()[:200]}"

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from cuda_ops._dispatch import resolve_impl
+from cuda_ops.bias_act import LeakyClamp
 from cuda_ops.upfirdn2d import (AxisPass, Pass2D, Padding, parse_padding, parse_scaling, plan_upfirdn2d,
                                 run_chunked, run_passes)
 
@@ -77,7 +78,7 @@ def filtered_lrelu_ref(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torc
     def nonlinearity(z: torch.Tensor, owned: bool) -> torch.Tensor:
         inplace = owned and not grad
         if grad and act_gain == 1 and 0 <= slope <= 1:
-            return _LeakyClamp.apply(z, slope, clamp)
+            return LeakyClamp.apply(z, slope, clamp)
         if slope != 1:
             z = F.leaky_relu_(z, slope) if inplace else F.leaky_relu(z, slope)
         if act_gain != 1:
@@ -95,36 +96,6 @@ def filtered_lrelu_ref(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torc
         return run_passes(z, down_passes)
 
     return run_chunked(x, passes, fn, bias=b)
-
-
-class _LeakyClamp(torch.autograd.Function):
-    """clamp(leaky_relu(z, slope), ±clamp) for training. Autograd's own composition keeps
-    two intermediates and spends four elementwise passes on the clamp's backward (ge, le,
-    and, where); this keeps only the output and computes the gradient from it with two fused
-    passes (a 32² StyleGAN3-T CPU training step: 2622 → 1936 ms, docs/BENCHMARKS.md). With
-    0 <= slope <= 1 the output has the input's sign and is ±clamp exactly where the clamp acted (the measure-zero case of an
-    input exactly at ±clamp gets gradient 0 instead of 1). The backward is made of
-    differentiable ops, so higher derivatives still work."""
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, slope: float, clamp: float | None) -> torch.Tensor:
-        y = F.leaky_relu(z, slope)
-        if clamp is not None:
-            y.clamp_(-clamp, clamp)
-        ctx.save_for_backward(y)
-        ctx.slope, ctx.clamp = slope, clamp
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (y,) = ctx.saved_tensors
-        return _leaky_clamp_grad(grad, y, ctx.slope, ctx.clamp), None, None
-
-
-def _leaky_clamp_grad(grad: torch.Tensor, y: torch.Tensor, slope: float, clamp: float | None) -> torch.Tensor:
-    if clamp is not None:
-        grad = torch.ops.aten.hardtanh_backward(grad, y, -clamp, clamp)
-    return torch.ops.aten.leaky_relu_backward(grad, y, slope, True)
 
 
 def _scaled(p: AxisPass | Pass2D, gain: float) -> AxisPass | Pass2D:

@@ -11,6 +11,7 @@ import torch
 import cuda_ops
 from cuda_ops import (bias_act, design_lowpass_filter, filtered_lrelu, setup_filter, upfirdn2d,
                       upfirdn2d_direct)
+from cuda_ops.bias_act import LeakyClamp
 from tests.conftest import load_fixture
 
 
@@ -135,10 +136,9 @@ def test_filtered_lrelu_training_nonlinearity_matches_autograds_composition(slop
     """The fused leaky-ReLU + clamp used under autograd gives the gradients (and, through a
     double backward, the second-order terms) of the plain composition, clamped samples
     included."""
-    fl_module = sys.modules["cuda_ops.filtered_lrelu"]
     g = torch.Generator().manual_seed(5)
     z = torch.randn([2, 3, 9, 9], generator=g, requires_grad=True)
-    y = fl_module._LeakyClamp.apply(z, slope, clamp)
+    y = LeakyClamp.apply(z, slope, clamp)
     z_plain = z.detach().clone().requires_grad_(True)
     y_plain = torch.nn.functional.leaky_relu(z_plain, slope)
     if clamp is not None:
@@ -152,10 +152,39 @@ def test_filtered_lrelu_training_nonlinearity_matches_autograds_composition(slop
     # d/dup of <gz, v> is the same mask applied to v: the backward itself is differentiable.
     up.requires_grad_(True)
     v = torch.randn(y.shape, generator=g)
-    (gz,) = torch.autograd.grad(fl_module._LeakyClamp.apply(z, slope, clamp), z, up, create_graph=True)
+    (gz,) = torch.autograd.grad(LeakyClamp.apply(z, slope, clamp), z, up, create_graph=True)
     (gz_plain,) = torch.autograd.grad(y_plain, z_plain, up, create_graph=True)
     torch.testing.assert_close(torch.autograd.grad((gz * v).sum(), up)[0],
                                torch.autograd.grad((gz_plain * v).sum(), up)[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("clamp,dim,shape", [(0.5, 1, [2, 3, 7, 7]), (None, 1, [2, 3, 7, 7]), (0.4, 1, [5, 6])])
+def test_bias_act_training_path_matches_the_plain_composition(clamp, dim, shape):
+    """Under autograd, lrelu bias_act folds its gain into the bias add and runs LeakyClamp; its
+    output, gradients (to x and b) and double-backward terms equal the plain composition's up to
+    rounding (R1 differentiates through them twice), and rendering keeps the plain order exactly."""
+    g = torch.Generator().manual_seed(7)
+    x = (torch.randn(shape, generator=g) * 0.6).requires_grad_(True)
+    b = (torch.randn([shape[dim]], generator=g) * 0.1).requires_grad_(True)
+
+    def plain(x, b):
+        y = torch.nn.functional.leaky_relu(x + b.reshape([1, -1] + [1] * (x.ndim - 2)), 0.2) * math.sqrt(2)
+        return y if clamp is None else y.clamp(-clamp, clamp)
+
+    y, y_plain = bias_act(x, b, act="lrelu", clamp=clamp), plain(x, b)
+    torch.testing.assert_close(y, y_plain)
+    if clamp is not None:
+        assert (y_plain.abs() == clamp).float().mean() > 0.15      # the clamp really acts here
+    up = torch.randn(y.shape, generator=g, requires_grad=True)
+    grads = torch.autograd.grad(y, (x, b), up, create_graph=True)
+    grads_plain = torch.autograd.grad(y_plain, (x, b), up, create_graph=True)
+    for a, p in zip(grads, grads_plain):
+        torch.testing.assert_close(a, p)
+    v = torch.randn(y.shape, generator=g)
+    torch.testing.assert_close(torch.autograd.grad((grads[0] * v).sum(), up)[0],
+                               torch.autograd.grad((grads_plain[0] * v).sum(), up)[0])
+    with torch.no_grad():
+        assert torch.equal(bias_act(x, b, act="lrelu", clamp=clamp), plain(x, b))
 
 
 def test_impl_selection_and_errors(monkeypatch):

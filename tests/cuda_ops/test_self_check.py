@@ -59,3 +59,17 @@ def test_the_built_kernels_pass_their_check(op):
     dev = kernel_device()
     err = _self_check.relative_error(op, dev)
     assert err <= _self_check.CHECK_TOL, f"{op}: fused kernel vs reference, relative difference {err:.3g}"
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_the_check_runs_with_autograd_whatever_the_first_caller_runs_under(monkeypatch, mode):
+    """Rendering calls the ops under no_grad (the app) or inference_mode: the first-use check,
+    which compares gradients, must not fail there and leave the kernel off for the process."""
+    monkeypatch.setattr(_self_check, "_results", {})
+    real = _self_check.relative_error
+    monkeypatch.setattr(_self_check, "relative_error", lambda op, device: real(op, device, candidate=REFS[op]))
+    for op in REFS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with getattr(torch, mode)():
+                assert _self_check.kernel_ok(op, CPU)
