@@ -19,7 +19,7 @@ from widgets.base import Panel
 
 CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "stylegan1", "biggan", "biggan-deep", "mobilestylegan")
 DISTILL = "mobilestylegan"    # distils a StyleGAN2 teacher: the dataset field names the teacher
-BF16_CONFIGS = CONFIGS[:3]     # the configs `ganscope train --bf16` applies to
+BF16_CONFIGS = ("stylegan2", "stylegan3-t", "stylegan3-r")     # the configs `ganscope train --bf16` applies to
 LOSSES = ("loss_G", "loss_D")
 PENALTIES = ("loss_r1", "loss_pl")    # on their own axis: R1 grows to ~10 while the losses stay ~1
 CURVES = LOSSES + PENALTIES
