@@ -3,6 +3,7 @@
     python benchmarks/train.py                                  # CPU (+ CUDA when present), 32²
     python benchmarks/train.py --configs stylegan2 --res 64 --spans 5 --json out.json
     python benchmarks/train.py --precisions fp32,bf16          # CPU: --bf16 against float32
+    python benchmarks/train.py --configs stylegan3-t --batch 16 --sg3-layouts 14x10,8x4   # --layers / --margin
 
 Each config trains on a procedural dataset (``gan_core.data.procedural``) with the full
 objective (ADA on, lazy R1 every 16 steps, path length every 4 for StyleGAN2, style mixing,
@@ -11,7 +12,9 @@ timed (16 steps = one whole lazy-regularization cycle, so every span does the sa
 the figure is the median over spans of batch · steps / seconds. Only ``Trainer.step`` is
 timed (no previews, ticks or snapshots). ``--precisions fp32,bf16`` also trains each
 config on the CPU with ``--bf16`` (the reduced-precision blocks in bfloat16) and gives its ratio to
-float32 measured in the same run. Prints a table and writes JSON (``--json``, default
+float32 measured in the same run. ``--sg3-layouts`` trains StyleGAN3 configs with each synthesis
+layout ``LAYERSxMARGIN`` (``ganscope train --layers / --margin``) and gives each one's ratio to
+the first. Prints a table and writes JSON (``--json``, default
 ``benchmarks/results/train.json``) with every span and the machine's load average.
 """
 from __future__ import annotations
@@ -38,10 +41,13 @@ from gan_core.train import Trainer, TrainOptions  # noqa: E402
 from benchmarks.machine import cpu_name  # noqa: E402
 
 
-def bench(cfg: str, data: Path, device: str, args, workdir: Path, precision: str = "fp32") -> dict:
-    opts = TrainOptions(data=str(data), run_dir=str(workdir / f"{cfg}-{device}-{precision}"), cfg=cfg, kimg=10 ** 6,
-                        batch=args.batch, cbase=args.cbase, cmax=args.cmax, map=2, z_dim=args.zdim, w_dim=args.zdim,
-                        workers=0, device=device, aug="ada", grid=(2, 2), seed=0, bf16=precision == "bf16")
+def bench(cfg: str, data: Path, device: str, args, workdir: Path, precision: str = "fp32",
+          layout: tuple[int, int] | None = None) -> dict:
+    layers, margin = layout if layout is not None else (None, None)
+    opts = TrainOptions(data=str(data), run_dir=str(workdir / f"{cfg}-{device}-{precision}-{layers}x{margin}"), cfg=cfg,
+                        kimg=10 ** 6, batch=args.batch, cbase=args.cbase, cmax=args.cmax, map=2, z_dim=args.zdim,
+                        w_dim=args.zdim, workers=0, device=device, aug="ada", grid=(2, 2), seed=0,
+                        bf16=precision == "bf16", layers=layers, margin=margin)
     t = Trainer(opts)
     try:
         n_params = {k: sum(p.numel() for p in getattr(t, k).parameters()) for k in ("G", "D")}
@@ -61,7 +67,8 @@ def bench(cfg: str, data: Path, device: str, args, workdir: Path, precision: str
             sync()
             spans.append(time.perf_counter() - t0)
         rates = [args.batch * args.span_steps / s for s in spans]
-        return {"cfg": cfg, "device": str(t.device), "precision": precision, "res": args.res, "batch": args.batch, "cbase": args.cbase,
+        return {"cfg": cfg, "device": str(t.device), "precision": precision, "layers": t.o.layers, "margin": t.o.margin,
+                "res": args.res, "batch": args.batch, "cbase": args.cbase,
                 "cmax": args.cmax, "z_dim": args.zdim, "params": n_params, "span_seconds": spans,
                 "img_per_s_spans": rates, "img_per_s": statistics.median(rates),
                 "sec_per_kimg": 1000 / statistics.median(rates)}
@@ -82,6 +89,8 @@ def main(argv=None) -> int:
     p.add_argument("--spans", type=int, default=3)
     p.add_argument("--span-steps", type=int, default=16)
     p.add_argument("--precisions", default="fp32", help="fp32 and/or bf16 (--bf16, CPU only), e.g. fp32,bf16")
+    p.add_argument("--sg3-layouts", default="14x10",
+                   help="StyleGAN3 synthesis layouts LAYERSxMARGIN to train, e.g. 14x10,8x4 (the first is the baseline)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "train.json"))
     args = p.parse_args(argv)
@@ -95,19 +104,31 @@ def main(argv=None) -> int:
         data = tmp / "data.zip"
         write_procedural_zip(data, count=256, resolution=args.res, labels=False)
         precisions = args.precisions.split(",")
+        try:
+            layouts = [tuple(int(v) for v in x.split("x")) for x in args.sg3_layouts.split(",")]
+            assert all(len(x) == 2 for x in layouts)
+        except (ValueError, AssertionError):
+            p.error(f"--sg3-layouts: LAYERSxMARGIN[,...], e.g. 14x10,8x4; got {args.sg3_layouts!r}")
         if set(precisions) - {"fp32", "bf16"}:
             p.error(f"--precisions: fp32 and/or bf16, got {args.precisions!r}")
         for device in devices:
             for cfg in args.configs.split(","):
-                for precision in precisions:
+                for layout, precision in [(lo, pr) for lo in (layouts if cfg != "stylegan2" else [None])
+                                          for pr in precisions]:
                     if precision == "bf16" and device != "cpu":
                         continue
-                    r = bench(cfg, data, device, args, tmp, precision)
+                    r = bench(cfg, data, device, args, tmp, precision, layout)
                     base = next((b for b in results if b["cfg"] == cfg and b["device"] == r["device"]
-                                 and b["precision"] == "fp32"), None)
+                                 and b["precision"] == "fp32" and b["layers"] == r["layers"]
+                                 and b["margin"] == r["margin"]), None)
                     r["ratio_to_fp32"] = r["img_per_s"] / base["img_per_s"] if base else None
+                    first = next((b for b in results if b["cfg"] == cfg and b["device"] == r["device"]
+                                  and b["precision"] == precision), None) or r
+                    r["ratio_to_first_layout"] = (r["img_per_s"] / first["img_per_s"]
+                                                  if first and layout is not None else None)
                     results.append(r)
-                    print(f"{cfg:<12} {r['device']:<6} {precision:<5} {args.res}²  batch {args.batch:<3} "
+                    lay = f"{r['layers']}x{r['margin']}" if r["layers"] is not None else "-"
+                    print(f"{cfg:<12} {lay:<6} {r['device']:<6} {precision:<5} {args.res}²  batch {args.batch:<3} "
                           f"G {r['params']['G'] / 1e6:5.2f}M D {r['params']['D'] / 1e6:5.2f}M  "
                           f"{r['img_per_s']:8.1f} img/s  ({', '.join(f'{x:.1f}' for x in r['img_per_s_spans'])})",
                           flush=True)
@@ -119,12 +140,15 @@ def main(argv=None) -> int:
             "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
             "results": results}
     print()
-    print("| config | device | precision | resolution | batch | G params | img/s (median) | s/kimg | × fp32 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| config | layers×margin | device | precision | resolution | batch | G params | img/s (median) | s/kimg "
+          "| × fp32 | × first layout |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         ratio = f"{r['ratio_to_fp32']:.2f}" if r["ratio_to_fp32"] is not None else ""
-        print(f"| {r['cfg']} | {r['device']} | {r['precision']} | {r['res']}² | {r['batch']} | "
-              f"{r['params']['G'] / 1e6:.2f}M | {r['img_per_s']:.1f} | {r['sec_per_kimg']:.0f} | {ratio} |")
+        lratio = f"{r['ratio_to_first_layout']:.2f}" if r["ratio_to_first_layout"] is not None else ""
+        lay = f"{r['layers']}×{r['margin']}" if r["layers"] is not None else ""
+        print(f"| {r['cfg']} | {lay} | {r['device']} | {r['precision']} | {r['res']}² | {r['batch']} | "
+              f"{r['params']['G'] / 1e6:.2f}M | {r['img_per_s']:.1f} | {r['sec_per_kimg']:.0f} | {ratio} | {lratio} |")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(meta, indent=1) + "\n")

@@ -25,12 +25,13 @@ _FIELD = {"batch_gpu": "batch_gpu", "keep_snapshots": "keep_snapshots", "preview
 _NOT_OPTIONS = {"command"}
 # Options baked into the networks when a run starts; a resume takes the networks from its snapshot.
 _BUILT_IN = {"cfg", "cbase", "cmax", "d_cbase", "d_cmax", "map", "z_dim", "w_dim", "mbstd_group", "cond", "fp32",
-             "freezed"}
+             "freezed", "layers", "margin"}
 # D's widths default to G's: a run saved before --d-cbase/--d-cmax existed was built with those.
 _SAVED_FALLBACK = {"d_cbase": "cbase", "d_cmax": "cmax"}
 
 # Flags (argparse dests) that mean nothing for a family: given on the command line they are an error.
-_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed", "d_cbase", "d_cmax", "bf16")
+_STYLEGAN_ONLY = ("batch_gpu", "pl_weight", "blur_sigma", "d_warmup", "freezed", "d_cbase", "d_cmax", "bf16", "layers",
+                  "margin")
 _NOT_FOR = {
     "stylegan1": _STYLEGAN_ONLY + ("dlr", "workers"),
     "biggan": _STYLEGAN_ONLY + ("gamma", "style_mixing", "mbstd_group", "ema_kimg"),
@@ -92,6 +93,12 @@ def add_parser(sub) -> None:
     a("--d-cmax", type=int, default=None, help="D's own max channels (default --cmax)")
     a("--map", "--map-depth", dest="map", type=int, default=None,
       help="mapping layers (default 8 for stylegan2, 2 for stylegan3; --map-depth is the official trainer's name)")
+    a("--layers", type=int, default=None, metavar="N",
+      help="StyleGAN3: synthesis layers, the last two critically sampled (default 14, the paper's at every "
+           "resolution; fewer make a cheaper G for small images)")
+    a("--margin", type=int, default=None, metavar="N",
+      help="StyleGAN3: samples of margin around the image in the synthesis layers (default 10; a small "
+           "image needs less)")
     a("--zdim", type=int, default=None, help="z size (default 512)")
     a("--wdim", type=int, default=None, help="w size (default 512)")
     a("--mbstd-group", type=int, default=None, help="minibatch-stddev group size (default 4)")

@@ -74,7 +74,7 @@ SG1_KIND = "stylegan1-progressive"
 BIGGAN_KIND = "biggan-run"
 # Options that only StyleGAN2/3 use: null in a resolved stylegan1 / biggan options dict.
 _STYLEGAN_ONLY = ("batch_gpu", "ema_rampup", "d_warmup", "pl_weight", "r1_interval", "pl_interval", "blur_sigma",
-                  "blur_fade_kimg", "freezed", "d_cbase", "d_cmax")
+                  "blur_fade_kimg", "freezed", "d_cbase", "d_cmax", "layers", "margin")
 
 
 def _check(cond: bool, msg: str) -> None:

@@ -57,6 +57,19 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def _check_same_synthesis(G: Any, o: TrainOptions, name: str) -> None:
+    """A resumed StyleGAN3 generator keeps its layer count and margin: options that say otherwise
+    (e.g. --layers given on resume of a run saved before the option existed) are an error, not
+    silently ignored."""
+    from gan_core.train.options import generator_built_with
+
+    built = generator_built_with(G) or {}
+    for field in ("layers", "margin"):
+        if field in built and getattr(o, field, None) is not None and built[field] != getattr(o, field):
+            raise OptionError(f"--{field} {getattr(o, field)}: the generator in {name} was built with {built[field]} "
+                              f"(it cannot change on resume; leave --{field} out, or start a new run)")
+
+
 def _check_compatible(net: torch.nn.Module, ds: ImageDataset, what: str) -> None:
     res = getattr(net, "img_resolution", None)
     ch = getattr(net, "img_channels", None)
@@ -167,6 +180,7 @@ class Trainer(TickStats):
             if src_G is None:
                 raise OptionError(f"--resume {self.resume_path}: the file holds no generator")
             _check_compatible(src_G, ds, f"--resume {self.resume_path.name}")
+            _check_same_synthesis(src_G, o, self.resume_path.name)
             G = copy.deepcopy(src_G)
             if ck.D is not None:
                 D = copy.deepcopy(ck.D)

@@ -22,6 +22,10 @@ TINY = ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "2", "--zdim"
     (["--data", "{zip}", "--cfg", "biggan", "--ema-kimg", "5"], "--ema-kimg does not apply to --cfg biggan"),
     (["--data", "{zip}", "--cfg", "stylegan1", "--d-cmax", "32"], "--d-cmax does not apply to --cfg stylegan1"),
     (["--data", "{zip}", "--d-cbase", "0"], "--d-cbase and --d-cmax must be positive"),
+    (["--data", "{zip}", "--layers", "8"], "--layers is a StyleGAN3 option (its synthesis network); --cfg stylegan2"),
+    (["--data", "{zip}", "--cfg", "stylegan3-t", "--layers", "2"], "--layers must be at least 3 for StyleGAN3, got 2"),
+    (["--data", "{zip}", "--cfg", "stylegan3-r", "--margin", "-1"], "--margin must be >= 0, got -1"),
+    (["--data", "{zip}", "--cfg", "biggan", "--margin", "4"], "--margin does not apply to --cfg biggan"),
     (["--data", "{zip}", "--cond", "maybe"], "invalid boolean (true/false) value: 'maybe'"),
     (["--data", "{zip}", "--resume", "{tmp}/nothing-here"], "no such run directory or snapshot file"),
     (["--resume", "{tmp}/nothing-here"], "--resume {tmp}/nothing-here: no such run directory or snapshot file"),
@@ -122,7 +126,10 @@ def test_resume_refuses_changes_to_what_the_networks_were_built_with(tmp_path, c
     # log as if it applied, while nothing changed
     (tmp_path / "training_options.json").write_text(json.dumps(
         {"cfg": "stylegan3-t", "cbase": 2048, "z_dim": 64, "data": str(tmp_path / "gone.zip")}))
-    for args, flag in ((["--zdim", "32"], "--zdim"), (["--cfg", "stylegan2"], "--cfg")):
+    (tmp_path / "training_options.json").write_text(json.dumps(
+        {"cfg": "stylegan3-t", "cbase": 2048, "z_dim": 64, "layers": 8, "margin": 4, "data": str(tmp_path / "gone.zip")}))
+    for args, flag in ((["--zdim", "32"], "--zdim"), (["--cfg", "stylegan2"], "--cfg"), (["--layers", "14"], "--layers"),
+                       (["--margin", "10"], "--margin")):
         assert main(["train", "--resume", str(tmp_path), "--data", "x.zip", *args, "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert f"{flag} cannot change on resume" in err and "start a new run" in err, err

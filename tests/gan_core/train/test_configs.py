@@ -56,3 +56,24 @@ def test_few_steps_every_config(cfg, tiny_zip, tmp_path):
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
     if cfg == "stylegan3-r":
         assert json.loads((run / "training_options.json").read_text())["blur_sigma"] == 10.0
+
+
+def test_a_cheaper_stylegan3_synthesis_trains_resumes_and_keeps_its_layout(tiny_zip, tmp_path):
+    """--layers / --margin build a smaller StyleGAN3 synthesis network; the snapshot renders with
+    it, a resume continues it, and a resume that names another layout is refused (the generator
+    comes from the snapshot, so the option would otherwise be silently ignored)."""
+    from gan_core.train import OptionError, Trainer
+
+    run = tmp_path / "run"
+    assert train(tiny_options(tiny_zip, run, cfg="stylegan3-t", kimg=0.008, layers=5, margin=2), progress=False) == "finished"
+    saved = json.loads((run / "training_options.json").read_text())
+    assert (saved["layers"], saved["margin"]) == (5, 2)
+    G = gan_core.load_generator(run / "network-snapshot-000000.pt")
+    assert (G.synthesis.num_layers, G.synthesis.margin_size) == (5, 2) and G.num_ws == 7
+    img = G(torch.randn([2, G.z_dim]), G.make_c(None, 2))
+    assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+    assert train(tiny_options(tiny_zip, run, cfg="stylegan3-t", kimg=0.012, layers=5, margin=2, resume=str(run)),
+                 progress=False) == "finished"
+    with pytest.raises(OptionError, match="--layers 14: the generator in network-snapshot-000000.pt was built with 5"):
+        Trainer(tiny_options(tiny_zip, tmp_path / "other", cfg="stylegan3-t", layers=14, margin=2,
+                             resume=str(run / "network-snapshot-000000.pt")))
