@@ -161,7 +161,9 @@ def test_fused_resolution_does_not_change_the_image():
     G2.load_state_dict(G1.state_dict())
     z = torch.randn(2, 16)
     with torch.no_grad():
-        torch.testing.assert_close(G1(z), G2(z), atol=1e-5, rtol=1e-5)
+        # the fused and plain paths sum in different orders through 4 resolutions: float32 rounding
+        # reaches ~1.4e-5 on an AVX2-only CPU; a wrong resampling would differ by ~1e-1
+        torch.testing.assert_close(G1(z), G2(z), atol=1e-4, rtol=1e-4)
 
 
 def test_uniform_interface():
