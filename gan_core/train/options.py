@@ -12,7 +12,8 @@ Defaults (``resolve`` fills every option left as None):
 * G EMA half-life ``batch · 10 / 32`` kimg with ramp-up 0.05; minibatch-stddev group 4
   (or the largest of 2, 1 dividing batch_gpu);
 * StyleGAN3 synthesis: 14 layers and a margin of 10 samples (the paper's, at every resolution);
-  --layers / --margin make a cheaper G for small images (8 and 4 train ~2.8x faster at 32²);
+  --layers / --margin make a cheaper G for small images (8 and 4: ~2.9x the img/s at 32², but a
+  small margin costs translation equivariance; 8 and 10: ~1.75x);
 * path-length weight 2 for StyleGAN2, 0 for StyleGAN3 (as the StyleGAN3 paper); style mixing 0.9
   for every config (StyleGAN3's paper turns it off; ganscope keeps it so that style mixing in
   the explorer separates coarse from fine factors — pass --style-mixing 0 for the paper's setting);
