@@ -21,8 +21,8 @@
 # 268.2 kimg; docs/notes/training.md, the eighth try) instead. On 1000 images it measures level
 # with `demo` (SWD 19.6 against 20.7), so neither start is known to be the better one.
 # KEPT=sg3t-32L8 continues the cheaper run kept in assets/demo_training/sg3t-32L8 (8 synthesis layers,
-# margin 4: ~3x the steps per second; 113.4 kimg, still improving, but with lower translation
-# equivariance; the tenth try).
+# margin 4: ~3x the steps per second; 113.4 kimg, but with lower translation equivariance and,
+# on the CPU, a plateau at 1000-image SWD 38-40 up to 161 kimg; the tenth and eleventh tries).
 # WIDEN="--cbase 3072 --cmax 96" (in the command: WIDEN=... sh docs/gpu_continue_demo_run.sh 400)
 # widens the kept generator as it resumes (gan_core.train.widen); its full snapshot (24.6 MB at
 # 96 channels) is then over the 16 MiB a file may have, so files over 15 MiB come back split
