@@ -63,7 +63,9 @@ def evaluate(models: list[str], data: str, num: int, out: Path, baseline: str = 
               f"{fine['layout_row']:.2f} / {fine['layout_col']:.2f}        "
               f"{coarse['colour_row']:4.1f} / {coarse['colour_col']:4.1f}")
         with torch.no_grad():
-            imgs = gan_core.to_uint8(G(gan_core.zs_from_seeds(list(range(16)), G.z_dim), None, noise_mode="const"))
+            seeds = list(range(16))
+            imgs = gan_core.to_uint8(G(gan_core.zs_from_seeds(seeds, G.z_dim), gan_core.cs_from_seeds(seeds, G.c_dim),
+                                       noise_mode="const"))
         n, h, w, c = imgs.shape
         grid = imgs.reshape(2, 8, h, w, c).transpose(0, 2, 1, 3, 4).reshape(2 * h, 8 * w, c)
         path = out / f"seeds_{Path(name).stem}.png"

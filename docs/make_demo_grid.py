@@ -5,7 +5,8 @@
     python docs/make_demo_grid.py run/network-snapshot-000040.pt preview.png --trunc 0.7
 
 Any network `ganscope generate` takes; seeds map to z as there (numpy RandomState(seed).randn),
-constant noise.
+constant noise. A conditional model draws each seed's class from the seed (`gan_core.cs_from_seeds`,
+as the metrics do) unless `--class N` names one.
 """
 from __future__ import annotations
 
@@ -30,11 +31,15 @@ def main(argv=None) -> int:
     p.add_argument("--cols", type=int, default=8)
     p.add_argument("--scale", type=int, default=3)
     p.add_argument("--trunc", type=float, default=1.0)
+    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class of a conditional model")
     args = p.parse_args(argv)
     G = gan_core.load_generator(args.network, device="cpu")
     with torch.no_grad():
-        z = gan_core.zs_from_seeds(list(range(args.seeds)), G.z_dim)
-        ws = G.mapping(z, G.make_c(None, args.seeds, "cpu"), truncation_psi=args.trunc)
+        seeds = list(range(args.seeds))
+        z = gan_core.zs_from_seeds(seeds, G.z_dim)
+        c = (gan_core.cs_from_seeds(seeds, G.c_dim) if G.c_dim and args.class_idx is None
+             else G.make_c(args.class_idx, args.seeds, "cpu"))
+        ws = G.mapping(z, c, truncation_psi=args.trunc)
         imgs = gan_core.to_uint8(G.synthesis(ws, noise_mode="const"))  # [N, H, W, 3]
     n, h, w, _ = imgs.shape
     rows = -(-n // args.cols)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from gan_core.latents import parse_int_list, z_from_seed, zs_from_seeds
+from gan_core.latents import cs_from_seeds, parse_int_list, z_from_seed, zs_from_seeds
 from gan_core.media import save_png, to_uint8
 
 __version__ = "0.1.0"
@@ -46,5 +46,5 @@ def save(path: str | Path, G_ema: torch.nn.Module, G: torch.nn.Module | None = N
     return save_checkpoint(path, G_ema=G_ema, G=G, D=D, **kwargs)
 
 
-__all__ = ["load_generator", "load_checkpoint", "save", "z_from_seed", "zs_from_seeds", "to_uint8",
-           "save_png", "parse_int_list"]
+__all__ = ["load_generator", "load_checkpoint", "save", "z_from_seed", "zs_from_seeds", "cs_from_seeds",
+           "to_uint8", "save_png", "parse_int_list"]

@@ -22,6 +22,18 @@ def zs_from_seeds(seeds: list[int], z_dim: int, device: torch.device | str = "cp
     return torch.cat([z_from_seed(s, z_dim, device) for s in seeds]) if seeds else torch.zeros([0, z_dim])
 
 
+def cs_from_seeds(seeds: list[int], c_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[len(seeds), c_dim]`` one-hot labels, the class of seed ``s`` being
+    ``numpy.random.RandomState(s).randint(c_dim)``: where a conditional model is sampled without a
+    class (metrics, sample grids), each seed brings its own, uniformly over the classes.
+    ``[len(seeds), 0]`` for an unconditional model."""
+    c = torch.zeros([len(seeds), int(c_dim)])
+    if c_dim:
+        idx = torch.tensor([int(np.random.RandomState(int(s)).randint(int(c_dim))) for s in seeds], dtype=torch.long)
+        c[torch.arange(len(seeds)), idx] = 1
+    return c.to(device)
+
+
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
 
 

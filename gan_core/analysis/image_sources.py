@@ -95,16 +95,13 @@ def iter_generator_images(G, num: int, batch: int = 8, seed: int = 0, truncation
                           device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
     """``num`` samples for seeds ``seed, seed+1, …`` (official seed → z), random classes for
     conditional models, official uint8 conversion; batches ``[B, C, R, R]`` float32 in 0..255."""
-    from gan_core.latents import z_from_seed
+    from gan_core.latents import cs_from_seeds, z_from_seed
     from gan_core.media import to_uint8
     device = torch.device(device)
     for start in range(0, int(num), batch):
         seeds = range(seed + start, seed + min(start + batch, int(num)))
         z = torch.cat([z_from_seed(s, G.z_dim, device) for s in seeds])
-        c = None
-        if getattr(G, "c_dim", 0):
-            idx = torch.tensor([int(np.random.RandomState(s).randint(G.c_dim)) for s in seeds])
-            c = torch.nn.functional.one_hot(idx, G.c_dim).to(device=device, dtype=torch.float32)
+        c = cs_from_seeds(list(seeds), G.c_dim, device) if getattr(G, "c_dim", 0) else None
         ws = G.mapping(z, c, truncation_psi=truncation_psi)
         img = G.synthesis(ws, noise_mode="const")
         yield torch.from_numpy(to_uint8(img)).permute(0, 3, 1, 2).to(torch.float32)

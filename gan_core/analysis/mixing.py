@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from gan_core.latents import mix_ws, parse_style_layers, zs_from_seeds
+from gan_core.latents import cs_from_seeds, mix_ws, parse_style_layers, zs_from_seeds
 from gan_core.media import to_uint8
 
 
@@ -32,11 +32,13 @@ def _colour(x: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def style_mixing_distances(G, group: str, row_seeds: Sequence[int] = range(8),
                            col_seeds: Sequence[int] = range(20, 28)) -> dict[str, float]:
-    """``{"colour_row", "colour_col", "layout_row", "layout_col"}`` for an unconditional
-    generator with the ws of ``group`` (a name or indices, as ``parse_style_layers`` reads them)
-    taken from the column seeds; constant noise, no truncation."""
-    w_rows = G.mapping(zs_from_seeds(list(row_seeds), G.z_dim), None)
-    w_cols = G.mapping(zs_from_seeds(list(col_seeds), G.z_dim), None)
+    """``{"colour_row", "colour_col", "layout_row", "layout_col"}`` for a generator with the ws of
+    ``group`` (a name or indices, as ``parse_style_layers`` reads them) taken from the column
+    seeds; constant noise, no truncation. A conditional model draws each seed's class from the
+    seed (``cs_from_seeds``), so rows and columns mix different classes too."""
+    c_dim = getattr(G, "c_dim", 0)
+    w_rows = G.mapping(zs_from_seeds(list(row_seeds), G.z_dim), cs_from_seeds(list(row_seeds), c_dim))
+    w_cols = G.mapping(zs_from_seeds(list(col_seeds), G.z_dim), cs_from_seeds(list(col_seeds), c_dim))
     layers = parse_style_layers(group, G.ws_resolutions())
     render = lambda ws: to_uint8(G.synthesis(ws, noise_mode="const")).astype(np.float32)  # noqa: E731
     rows, cols = render(w_rows), render(w_cols)

@@ -35,3 +35,20 @@ def test_the_group_that_carries_a_factor_takes_it_from_the_column_seed():
     assert set(d) == {"colour_row", "colour_col", "layout_row", "layout_col"}
     with pytest.raises(ValueError, match="do not exist"):
         style_mixing_distances(G, "7")
+
+
+class _ConditionalToy(_Toy):
+    """The class (3 of them) sets the bar's row; z still sets the tint."""
+    c_dim = 3
+
+    def mapping(self, z, c):
+        assert c is not None and c.shape == (len(z), 3) and torch.all(c.sum(1) == 1), c
+        w = z[:, None, :].repeat(1, 4, 1).clone()
+        w[:, 0, 0] = c.argmax(1).float() - 1                                # class -> layout
+        return w
+
+
+def test_a_conditional_model_mixes_the_classes_the_seeds_draw():
+    d = style_mixing_distances(_ConditionalToy(), "0")      # the class's w from the column seeds
+    assert d["layout_col"] < 0.2 * d["layout_row"], d
+    assert d["layout_row"] > 0.05, d                            # the seeds drew different classes
